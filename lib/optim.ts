@@ -1,0 +1,126 @@
+/**
+ * Optimizers with PyTorch's exact update rules (the reference implementations are PyTorch, and
+ * tfjs's Adam/RMSprop differ in where epsilon goes and in RMSprop's default decay). Their state is a
+ * plain name → tensor map so it checkpoints with the model.
+ *
+ * @module
+ */
+import { tf } from "./tf.ts";
+
+/** Common optimizer interface: apply gradients for variables, expose state for checkpoints. */
+export interface Optimizer {
+  /** Applies one update; `grads` holds one gradient per variable, same order as `vars`. */
+  step(vars: tf.Variable[], grads: tf.Tensor[]): void;
+  /** Optimizer state (moments, step count) as named tensors; copies. */
+  state(): Map<string, tf.Tensor>;
+  /** Restores state saved by {@link Optimizer.state}. */
+  loadState(state: Map<string, tf.Tensor>): void;
+  /** Learning rate; mutable so schedules (CycleGAN's linear decay) can change it. */
+  lr: number;
+  /** Frees the state tensors. */
+  dispose(): void;
+}
+
+/** Adam (Kingma & Ba 2015) exactly as torch.optim.Adam: eps added to √v̂ after bias correction. */
+export class Adam implements Optimizer {
+  #m: tf.Variable[] = [];
+  #v: tf.Variable[] = [];
+  #t = 0;
+
+  constructor(public lr: number, readonly beta1 = 0.9, readonly beta2 = 0.999, readonly eps = 1e-8) {}
+
+  step(vars: tf.Variable[], grads: tf.Tensor[]): void {
+    if (this.#m.length === 0) {
+      this.#m = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+      this.#v = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+    }
+    this.#t++;
+    const b1 = this.beta1, b2 = this.beta2;
+    const c1 = 1 - b1 ** this.#t, c2 = 1 - b2 ** this.#t;
+    tf.tidy(() => {
+      vars.forEach((p, i) => {
+        const g = grads[i];
+        const m = tf.add(tf.mul(this.#m[i], b1), tf.mul(g, 1 - b1));
+        const v = tf.add(tf.mul(this.#v[i], b2), tf.mul(tf.square(g), 1 - b2));
+        this.#m[i].assign(m);
+        this.#v[i].assign(v);
+        const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(c2)), this.eps);
+        p.assign(tf.sub(p, tf.div(tf.mul(m, this.lr / c1), denom)));
+      });
+    });
+  }
+
+  state(): Map<string, tf.Tensor> {
+    const s = new Map<string, tf.Tensor>([["t", tf.scalar(this.#t)]]);
+    this.#m.forEach((m, i) => s.set(`m/${i}`, tf.clone(m)));
+    this.#v.forEach((v, i) => s.set(`v/${i}`, tf.clone(v)));
+    return s;
+  }
+
+  loadState(state: Map<string, tf.Tensor>): void {
+    this.dispose();
+    this.#t = state.get("t")!.dataSync()[0];
+    for (let i = 0; state.has(`m/${i}`); i++) {
+      this.#m.push(tf.variable(state.get(`m/${i}`)!, false));
+      this.#v.push(tf.variable(state.get(`v/${i}`)!, false));
+    }
+  }
+
+  dispose(): void {
+    for (const t of [...this.#m, ...this.#v]) t.dispose();
+    this.#m = [];
+    this.#v = [];
+  }
+}
+
+/** RMSprop as torch.optim.RMSprop (alpha 0.99, eps 1e-8 outside the root) — WGAN's optimizer. */
+export class RMSprop implements Optimizer {
+  #sq: tf.Variable[] = [];
+
+  constructor(public lr: number, readonly alpha = 0.99, readonly eps = 1e-8) {}
+
+  step(vars: tf.Variable[], grads: tf.Tensor[]): void {
+    if (this.#sq.length === 0) this.#sq = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+    tf.tidy(() => {
+      vars.forEach((p, i) => {
+        const g = grads[i];
+        const sq = tf.add(tf.mul(this.#sq[i], this.alpha), tf.mul(tf.square(g), 1 - this.alpha));
+        this.#sq[i].assign(sq);
+        p.assign(tf.sub(p, tf.div(tf.mul(g, this.lr), tf.add(tf.sqrt(sq), this.eps))));
+      });
+    });
+  }
+
+  state(): Map<string, tf.Tensor> {
+    const s = new Map<string, tf.Tensor>();
+    this.#sq.forEach((v, i) => s.set(`sq/${i}`, tf.clone(v)));
+    return s;
+  }
+
+  loadState(state: Map<string, tf.Tensor>): void {
+    this.dispose();
+    for (let i = 0; state.has(`sq/${i}`); i++) this.#sq.push(tf.variable(state.get(`sq/${i}`)!, false));
+  }
+
+  dispose(): void {
+    for (const t of this.#sq) t.dispose();
+    this.#sq = [];
+  }
+}
+
+/**
+ * Computes the loss and its gradients w.r.t. `vars`, applies `opt`, and returns the loss value.
+ * Extra scalars returned by `f` (e.g. D(x) means) are read back too, in one sync.
+ */
+export function minimize(
+  opt: Optimizer,
+  vars: tf.Variable[],
+  f: () => tf.Scalar,
+): number {
+  const { value, grads } = tf.variableGrads(f, vars);
+  opt.step(vars, vars.map((v) => grads[v.name]));
+  for (const g of Object.values(grads)) g.dispose();
+  const out = value.dataSync()[0];
+  value.dispose();
+  return out;
+}

@@ -1,0 +1,281 @@
+/**
+ * A training run's output folder and bookkeeping: `results/<paper>/<run-id>/` with
+ *
+ * - `manifest.json` — paper, config, seed, backend, versions, git commit, dataset checksum,
+ *   start/end time, throughput: everything needed to cite or re-run the result;
+ * - `losses.jsonl` — one JSON object per logged step;
+ * - `grids/` — sample grids (PNG) from a fixed noise batch;
+ * - `checkpoint/` — the last checkpoint, for `--resume`.
+ *
+ * Every file is written atomically. A resumed run truncates `losses.jsonl` back to its checkpoint,
+ * so it ends byte-identical to an uninterrupted run.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { tf, TFJS_VERSION } from "./tf.ts";
+import { exists, UserError, writeFileAtomic } from "./fsutil.ts";
+import type { BackendChoice } from "./backend.ts";
+import {
+  type CheckpointState,
+  hasCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "./checkpoint.ts";
+
+/** Dataset facts recorded in the manifest. */
+export interface DatasetInfo {
+  name: string;
+  n: number;
+  checksum: string;
+  source: string;
+}
+
+/** The manifest written to `manifest.json`. */
+export interface Manifest {
+  paper: string;
+  runId: string;
+  status: "running" | "complete";
+  config: unknown;
+  seed: number;
+  backend: BackendChoice;
+  versions: { deno: string; v8: string; typescript: string; tfjs: string };
+  git: { commit: string; dirty: boolean } | null;
+  dataset: DatasetInfo | null;
+  command: string[];
+  startTime: string;
+  endTime: string | null;
+  resumedAt: string[];
+  steps: number;
+  images: number;
+  trainSeconds: number;
+  imgPerSec: number | null;
+  extra: Record<string, unknown>;
+}
+
+async function gitInfo(): Promise<Manifest["git"]> {
+  try {
+    const run = async (args: string[]) => {
+      const out = await new Deno.Command("git", { args, stdout: "piped", stderr: "null" }).output();
+      if (!out.success) throw new Error("git failed");
+      return new TextDecoder().decode(out.stdout).trim();
+    };
+    const commit = await run(["rev-parse", "HEAD"]);
+    const dirty = (await run(["status", "--porcelain", "--untracked-files=no"])).length > 0;
+    return { commit, dirty };
+  } catch {
+    return null; // not a git checkout, or git not allowed/installed: recorded as null, not guessed
+  }
+}
+
+/** Options to open a run. */
+export interface OpenRunOptions {
+  paper: string;
+  runId: string;
+  /** Run directory; default `results/<paper>/<runId>`. */
+  dir?: string;
+  config: unknown;
+  seed: number;
+  backend: BackendChoice;
+  dataset?: DatasetInfo | null;
+  resume: boolean;
+  /** Delete an existing run directory first. */
+  fresh?: boolean;
+}
+
+/** An open run directory. */
+export class Run {
+  private constructor(
+    readonly dir: string,
+    readonly manifest: Manifest,
+    /** The checkpoint to continue from, when resuming. */
+    readonly resumeFrom: { tensors: Map<string, tf.Tensor>; state: CheckpointState } | null,
+  ) {}
+
+  /** Creates (or, with `resume`, reopens) a run directory. */
+  static async open(o: OpenRunOptions): Promise<Run> {
+    const dir = o.dir ?? join("results", o.paper, o.runId);
+    const manifestPath = join(dir, "manifest.json");
+    if (o.fresh) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    if (o.resume) {
+      if (!(await exists(manifestPath))) {
+        throw new UserError(`--resume: no run at ${dir} (start it without --resume first)`);
+      }
+      const manifest = JSON.parse(await Deno.readTextFile(manifestPath)) as Manifest;
+      if (manifest.paper !== o.paper) {
+        throw new UserError(`--resume: ${dir} is a ${manifest.paper} run, not ${o.paper}`);
+      }
+      if (manifest.backend.name !== o.backend.name) {
+        console.error(
+          `warning: resuming a ${manifest.backend.name} run on ${o.backend.name}; ` +
+            "results will not be bit-identical to an uninterrupted run",
+        );
+      }
+      const ckpt = (await hasCheckpoint(join(dir, "checkpoint")))
+        ? await loadCheckpoint(join(dir, "checkpoint"))
+        : null;
+      manifest.status = "running";
+      manifest.endTime = null;
+      manifest.resumedAt.push(new Date().toISOString());
+      const run = new Run(dir, manifest, ckpt);
+      await run.truncateLosses(ckpt ? Number(ckpt.state.step) : 0);
+      await run.writeManifest();
+      return run;
+    }
+    if (await exists(manifestPath)) {
+      throw new UserError(
+        `${dir} already holds a run: pass --resume to continue it, --fresh to start over, ` +
+          "or --out to write elsewhere",
+      );
+    }
+    const manifest: Manifest = {
+      paper: o.paper,
+      runId: o.runId,
+      status: "running",
+      config: o.config,
+      seed: o.seed,
+      backend: o.backend,
+      versions: {
+        deno: Deno.version.deno,
+        v8: Deno.version.v8,
+        typescript: Deno.version.typescript,
+        tfjs: TFJS_VERSION,
+      },
+      git: await gitInfo(),
+      dataset: o.dataset ?? null,
+      command: ["deno", "task", "reproduce", o.paper, ...Deno.args.filter((a) => a !== o.paper)],
+      startTime: new Date().toISOString(),
+      endTime: null,
+      resumedAt: [],
+      steps: 0,
+      images: 0,
+      trainSeconds: 0,
+      imgPerSec: null,
+      extra: {},
+    };
+    const run = new Run(dir, manifest, null);
+    await Deno.mkdir(dir, { recursive: true });
+    await writeFileAtomic(join(dir, "losses.jsonl"), "");
+    await run.writeManifest();
+    return run;
+  }
+
+  /** Path of a file inside the run directory. */
+  path(...parts: string[]): string {
+    return join(this.dir, ...parts);
+  }
+
+  /** Writes the manifest (atomically). */
+  writeManifest(): Promise<void> {
+    return writeFileAtomic(this.path("manifest.json"), JSON.stringify(this.manifest, null, 2) + "\n");
+  }
+
+  #pending: string[] = [];
+
+  /** Queues one loss record; records reach disk at the next {@link Run.flushLosses}/checkpoint. */
+  logLosses(record: Record<string, number>): void {
+    this.#pending.push(JSON.stringify(record));
+  }
+
+  /** Appends queued loss records to `losses.jsonl`. */
+  async flushLosses(): Promise<void> {
+    if (this.#pending.length === 0) return;
+    const text = this.#pending.join("\n") + "\n";
+    this.#pending = [];
+    await Deno.writeTextFile(this.path("losses.jsonl"), text, { append: true });
+  }
+
+  /** Reads back all loss records. */
+  async readLosses(): Promise<Record<string, number>[]> {
+    const text = await Deno.readTextFile(this.path("losses.jsonl")).catch(() => "");
+    return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  }
+
+  private async truncateLosses(step: number): Promise<void> {
+    const kept = (await this.readLosses()).filter((r) => r.step <= step);
+    await writeFileAtomic(
+      this.path("losses.jsonl"),
+      kept.map((r) => JSON.stringify(r) + "\n").join(""),
+    );
+  }
+
+  /** Saves a checkpoint (flushes losses first so the log and the weights agree). */
+  async checkpoint(tensors: Map<string, tf.Tensor>, state: CheckpointState): Promise<void> {
+    await this.flushLosses();
+    await saveCheckpoint(this.path("checkpoint"), tensors, state);
+    for (const t of tensors.values()) t.dispose();
+    await this.writeManifest();
+  }
+
+  /** Records throughput and marks the run complete. */
+  async finish(extra: Record<string, unknown> = {}): Promise<void> {
+    await this.flushLosses();
+    this.manifest.status = "complete";
+    this.manifest.endTime = new Date().toISOString();
+    this.manifest.imgPerSec = this.manifest.trainSeconds > 0
+      ? Math.round(this.manifest.images / this.manifest.trainSeconds * 10) / 10
+      : null;
+    Object.assign(this.manifest.extra, extra);
+    await this.writeManifest();
+  }
+}
+
+/** Human-readable duration, e.g. "1h02m" or "45s". */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+}
+
+/**
+ * Progress on stderr: epoch/step, losses, img/s and ETA, at most every `intervalMs`.
+ */
+export class Progress {
+  #last = 0;
+  #start = performance.now();
+  #done = 0;
+
+  constructor(
+    readonly label: string,
+    readonly totalSteps: number,
+    readonly startStep = 0,
+    readonly intervalMs = 2000,
+  ) {}
+
+  /** Reports step `step` (1-based, global) with `images` processed since the last report. */
+  update(
+    step: number,
+    epoch: number,
+    epochs: number,
+    images: number,
+    values: Record<string, number>,
+    force = false,
+  ): void {
+    this.#done += images;
+    const now = performance.now();
+    if (!force && now - this.#last < this.intervalMs && step !== this.totalSteps) return;
+    this.#last = now;
+    const secs = (now - this.#start) / 1000;
+    const imgPerSec = this.#done / Math.max(secs, 1e-9);
+    const stepsDone = step - this.startStep;
+    const eta = stepsDone > 0 ? (this.totalSteps - step) * secs / stepsDone : Infinity;
+    const vals = Object.entries(values).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ");
+    console.error(
+      `[${this.label}] epoch ${epoch}/${epochs} step ${step}/${this.totalSteps}  ${vals}  ` +
+        `${imgPerSec.toFixed(1)} img/s  ETA ${formatDuration(eta)}`,
+    );
+  }
+}
+
+/** Throws a one-line error when any value is NaN/Infinity, naming the step (the brief: stop and report). */
+export function assertFinite(values: Record<string, number>, epoch: number, step: number): void {
+  for (const [k, v] of Object.entries(values)) {
+    if (!Number.isFinite(v)) {
+      const all = Object.entries(values).map(([a, b]) => `${a}=${b}`).join(", ");
+      throw new UserError(`${k} became ${v} at epoch ${epoch} step ${step} (${all}); stopping`);
+    }
+  }
+}

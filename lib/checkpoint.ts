@@ -31,7 +31,9 @@ export class FileIOHandler implements tf.io.IOHandler {
     };
     await writeFileAtomic(join(this.dir, "model.json"), JSON.stringify(json));
     const oldName = old?.weightsManifest?.[0]?.paths?.[0];
-    if (oldName && oldName !== weightsName) await Deno.remove(join(this.dir, oldName)).catch(() => {});
+    if (oldName && oldName !== weightsName) {
+      await Deno.remove(join(this.dir, oldName)).catch(() => {});
+    }
     return {
       modelArtifactsInfo: {
         dateSaved: new Date(),

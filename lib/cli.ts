@@ -8,7 +8,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { BACKENDS, type BackendName } from "./backend.ts";
+import { type BackendName, BACKENDS } from "./backend.ts";
 import { UserError } from "./fsutil.ts";
 
 /** Flags every paper understands. */
@@ -60,7 +60,9 @@ function positiveNumber(flag: string, v: string | undefined, integer: boolean): 
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new UserError(`--${flag} expects a positive ${integer ? "integer" : "number"}, got "${v}"`);
+    throw new UserError(
+      `--${flag} expects a positive ${integer ? "integer" : "number"}, got "${v}"`,
+    );
   }
   return n;
 }
@@ -134,7 +136,11 @@ export function parseCli<E extends Record<string, ExtraFlag>>(
 }
 
 /** The `--help` text for a paper: its description, the common flags and its own. */
-export function helpText(paper: string, description: string, extra: Record<string, ExtraFlag> = {}) {
+export function helpText(
+  paper: string,
+  description: string,
+  extra: Record<string, ExtraFlag> = {},
+) {
   const rows: [string, string][] = [...COMMON_HELP];
   for (const [k, f] of Object.entries(extra)) {
     rows.push([

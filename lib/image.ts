@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { deflateSync } from "node:zlib";
 import { PNG as PngJs } from "pngjs";
 import type { tf } from "./tf.ts";
@@ -199,7 +200,11 @@ export function encodePng(img: RgbImage): Uint8Array {
   checkImage(img, "encodePng");
   const type = COLOR_TYPE[img.channels];
   const bytes = PNG.sync.write(
-    { width: img.width, height: img.height, data: img.data },
+    {
+      width: img.width,
+      height: img.height,
+      data: Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength),
+    },
     { colorType: type, inputColorType: type, inputHasAlpha: img.channels === 4 ? 1 : 0 },
   );
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -211,7 +216,8 @@ export function encodePng(img: RgbImage): Uint8Array {
  * this is the default image (frame 0).
  */
 export function decodePng(bytes: Uint8Array): RgbImage {
-  const png = PNG.sync.read(bytes);
+  // pngjs reads with Buffer methods, so view the bytes as a Buffer (no copy).
+  const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   const rgba = png.data;
   const channels: 1 | 3 | 4 = png.alpha ? 4 : png.color || png.palette ? 3 : 1;
   const n = png.width * png.height;

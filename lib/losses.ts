@@ -70,7 +70,7 @@ export function bce(probs: tf.Tensor, target: BinaryTarget): tf.Scalar {
   const t = targetLike(probs, target);
   const f = tf.customGrad((p, tt, save) => {
     const pp = p as tf.Tensor, ttt = tt as tf.Tensor;
-    save([pp, ttt]);
+    (save as tf.GradSaveFunc)([pp, ttt]);
     const logP = tf.maximum(tf.log(pp), BCE_LOG_FLOOR);
     const log1mP = tf.maximum(tf.log(tf.sub(1, pp)), BCE_LOG_FLOOR);
     const value = tf.neg(tf.mean(tf.add(tf.mul(ttt, logP), tf.mul(tf.sub(1, ttt), log1mP))));

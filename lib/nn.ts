@@ -111,7 +111,9 @@ export class Linear extends Module {
     super();
     const def = torchDefaultInit(inFeatures);
     this.weight = this.param("weight", (opts.weightInit ?? def)([inFeatures, outFeatures], rng));
-    if (opts.bias ?? true) this.bias = this.param("bias", (opts.biasInit ?? def)([outFeatures], rng));
+    if (opts.bias ?? true) {
+      this.bias = this.param("bias", (opts.biasInit ?? def)([outFeatures], rng));
+    }
   }
 
   apply(x: tf.Tensor): tf.Tensor2D {
@@ -143,7 +145,9 @@ export class Conv2d extends Module {
       "weight",
       (opts.weightInit ?? def)([kernel, kernel, inChannels, outChannels], rng),
     );
-    if (opts.bias ?? true) this.bias = this.param("bias", (opts.biasInit ?? def)([outChannels], rng));
+    if (opts.bias ?? true) {
+      this.bias = this.param("bias", (opts.biasInit ?? def)([outChannels], rng));
+    }
   }
 
   apply(x: tf.Tensor): tf.Tensor4D {
@@ -185,7 +189,9 @@ export class ConvTranspose2d extends Module {
       "weight",
       (opts.weightInit ?? def)([kernel, kernel, outChannels, inChannels], rng),
     );
-    if (opts.bias ?? true) this.bias = this.param("bias", (opts.biasInit ?? def)([outChannels], rng));
+    if (opts.bias ?? true) {
+      this.bias = this.param("bias", (opts.biasInit ?? def)([outChannels], rng));
+    }
   }
 
   apply(x: tf.Tensor): tf.Tensor4D {

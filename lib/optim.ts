@@ -27,7 +27,12 @@ export class Adam implements Optimizer {
   #v: tf.Variable[] = [];
   #t = 0;
 
-  constructor(public lr: number, readonly beta1 = 0.9, readonly beta2 = 0.999, readonly eps = 1e-8) {}
+  constructor(
+    public lr: number,
+    readonly beta1 = 0.9,
+    readonly beta2 = 0.999,
+    readonly eps = 1e-8,
+  ) {}
 
   step(vars: tf.Variable[], grads: tf.Tensor[]): void {
     if (this.#m.length === 0) {
@@ -99,7 +104,9 @@ export class RMSprop implements Optimizer {
 
   loadState(state: Map<string, tf.Tensor>): void {
     this.dispose();
-    for (let i = 0; state.has(`sq/${i}`); i++) this.#sq.push(tf.variable(state.get(`sq/${i}`)!, false));
+    for (let i = 0; state.has(`sq/${i}`); i++) {
+      this.#sq.push(tf.variable(state.get(`sq/${i}`)!, false));
+    }
   }
 
   dispose(): void {

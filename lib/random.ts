@@ -49,6 +49,11 @@ export class Rng {
     return r;
   }
 
+  /** Continues from a saved state (in place, so holders of this Rng see the restored stream). */
+  setState(state: RngState): void {
+    this.#s = new Uint32Array(state);
+  }
+
   /** The current state, for checkpoints. */
   state(): RngState {
     return [this.#s[0], this.#s[1], this.#s[2], this.#s[3]];

@@ -92,18 +92,31 @@ export class Run {
     readonly resumeFrom: { tensors: Map<string, tf.Tensor>; state: CheckpointState } | null,
   ) {}
 
+  /** Reads a run's manifest; a clear error when there is none (e.g. `--resume` on a new dir). */
+  static async readManifest(dir: string): Promise<Manifest> {
+    const path = join(dir, "manifest.json");
+    if (!(await exists(path))) {
+      throw new UserError(`--resume: no run at ${dir} (start it without --resume first)`);
+    }
+    try {
+      return JSON.parse(await Deno.readTextFile(path)) as Manifest;
+    } catch {
+      throw new UserError(`corrupt run manifest ${path}: not JSON`);
+    }
+  }
+
   /** Creates (or, with `resume`, reopens) a run directory. */
   static async open(o: OpenRunOptions): Promise<Run> {
     const dir = o.dir ?? join("results", o.paper, o.runId);
     const manifestPath = join(dir, "manifest.json");
     if (o.fresh) await Deno.remove(dir, { recursive: true }).catch(() => {});
     if (o.resume) {
-      if (!(await exists(manifestPath))) {
-        throw new UserError(`--resume: no run at ${dir} (start it without --resume first)`);
-      }
-      const manifest = JSON.parse(await Deno.readTextFile(manifestPath)) as Manifest;
+      const manifest = await Run.readManifest(dir);
       if (manifest.paper !== o.paper) {
         throw new UserError(`--resume: ${dir} is a ${manifest.paper} run, not ${o.paper}`);
+      }
+      if (o.dataset && manifest.dataset && manifest.dataset.checksum !== o.dataset.checksum) {
+        console.error(`warning: the dataset differs from the one this run started with`);
       }
       if (manifest.backend.name !== o.backend.name) {
         console.error(
@@ -167,7 +180,10 @@ export class Run {
 
   /** Writes the manifest (atomically). */
   writeManifest(): Promise<void> {
-    return writeFileAtomic(this.path("manifest.json"), JSON.stringify(this.manifest, null, 2) + "\n");
+    return writeFileAtomic(
+      this.path("manifest.json"),
+      JSON.stringify(this.manifest, null, 2) + "\n",
+    );
   }
 
   #pending: string[] = [];

@@ -15,31 +15,16 @@
  */
 import { tf } from "../lib/tf.ts";
 import { Rng } from "../lib/random.ts";
-import {
-  BatchNorm,
-  type ForwardOptions,
-  leakyRelu,
-  Linear,
-  loadStateDict,
-  Module,
-  stateDict,
-} from "../lib/nn.ts";
+import { BatchNorm, type ForwardOptions, leakyRelu, Linear, Module } from "../lib/nn.ts";
 import { Adam } from "../lib/optim.ts";
+import { type ExperimentSpec, startExperiment, TrainLoop } from "../lib/experiment.ts";
 import { bce } from "../lib/losses.ts";
 import { epochOrder, loadDataset, toTensor } from "../lib/data/mod.ts";
-import { selectBackend } from "../lib/backend.ts";
-import { type ExtraFlag, helpText, parseCli, runMain } from "../lib/cli.ts";
-import { assertFinite, Progress, Run } from "../lib/run.ts";
-import {
-  decodePng,
-  encodeApng,
-  encodePng,
-  hstack,
-  type RgbImage,
-  saveGrid,
-} from "../lib/image.ts";
+import { type ExtraFlag, runMain } from "../lib/cli.ts";
+import type { Run } from "../lib/run.ts";
+import { decodePng, encodeApng, encodePng, hstack, type RgbImage, saveGrid } from "../lib/image.ts";
 import { linePlot } from "../lib/plot.ts";
-import { writeFileAtomic } from "../lib/fsutil.ts";
+import { UserError, writeFileAtomic } from "../lib/fsutil.ts";
 
 /** Hyperparameters; defaults are the reference implementation's argparse defaults. */
 export interface GanConfig {
@@ -106,11 +91,11 @@ export const PAPER_CONFIG: GanConfig = {
   seriesEpochs: [1, 25, 50, 100, 200],
 };
 
-/** `--quick`: same model, 2,048 images, 2 epochs — about a minute on a CPU. */
+/** `--quick`: same model, 4,096 images, 2 epochs — about a minute on a CPU. */
 export const QUICK_CONFIG: GanConfig = {
   ...PAPER_CONFIG,
   epochs: 2,
-  limit: 2048,
+  limit: 4096,
   sampleInterval: 16,
   logEvery: 1,
   checkpointEvery: 16,
@@ -131,7 +116,9 @@ export class Generator extends Module {
     let inF = cfg.latentDim;
     cfg.gHidden.forEach((h, i) => {
       this.layers.push(this.child(`block${i}/linear`, new Linear(rng, inF, h)));
-      this.norms.push(i === 0 ? null : this.child(`block${i}/bn`, new BatchNorm(rng, h, { eps: cfg.bnEps })));
+      this.norms.push(
+        i === 0 ? null : this.child(`block${i}/bn`, new BatchNorm(rng, h, { eps: cfg.bnEps })),
+      );
       inF = h;
     });
     this.out = this.child("out", new Linear(rng, inF, PIXELS));
@@ -185,176 +172,123 @@ const FLAGS: Record<string, ExtraFlag> = {
   },
 };
 
-const DESCRIPTION = "GAN (Goodfellow et al. 2014): MLP generator and discriminator on MNIST.";
-
-/** Entry point: parses flags, trains, writes every figure into the run directory. */
-export async function main(argv: string[]): Promise<void> {
-  const args = parseCli("gan", argv, FLAGS);
-  if (args.help) {
-    console.log(helpText("gan", DESCRIPTION, FLAGS));
-    return;
-  }
-  const base = args.quick ? QUICK_CONFIG : PAPER_CONFIG;
-  const cfg: GanConfig = {
+/** How gan.ts plugs into the shared experiment setup (flags → config, run name, dataset). */
+export const SPEC: ExperimentSpec<GanConfig> = {
+  paper: "gan",
+  description: "GAN (Goodfellow et al. 2014): MLP generator and discriminator on MNIST.",
+  flags: FLAGS,
+  paperConfig: PAPER_CONFIG,
+  quickConfig: QUICK_CONFIG,
+  configure: (base, args) => ({
     ...base,
     epochs: args.epochs ?? base.epochs,
     batchSize: args.batchSize ?? base.batchSize,
     lr: args.lr ?? base.lr,
     dataset: args.dataset ?? base.dataset,
     gLoss: (args.extra["g-loss"] as GanConfig["gLoss"]) ?? base.gLoss,
-    sampleBatchNorm: (args.extra["sample-bn"] as GanConfig["sampleBatchNorm"]) ?? base.sampleBatchNorm,
-  };
-  const backend = await selectBackend(args.backend);
-  console.error(`[gan] backend ${backend.name}: ${backend.reason}`);
+    sampleBatchNorm: (args.extra["sample-bn"] as GanConfig["sampleBatchNorm"]) ??
+      base.sampleBatchNorm,
+  }),
+  runIdParts: (cfg) => [cfg.dataset, cfg.gLoss],
+  dataset: (cfg) => ({ name: cfg.dataset, split: "train", limit: cfg.limit ?? undefined }),
+};
 
-  const data = await loadDataset(cfg.dataset, {
-    dataDir: args.dataDir,
-    split: "train",
-    limit: cfg.limit ?? undefined,
-  });
+/** Entry point: parses flags, trains, writes every figure into the run directory. */
+export async function main(argv: string[]): Promise<void> {
+  const exp = await startExperiment(SPEC, argv);
+  if (!exp) return;
+  const { cfg, run, args } = exp;
+  const data = exp.data!;
   if (data.height !== 28 || data.width !== 28 || data.channels !== 1) {
-    throw new Error(`gan.ts expects 28×28 grayscale images, ${data.name} is ${data.height}×${data.width}×${data.channels}`);
-  }
-  const runId = `${args.quick ? "quick" : "paper"}-${cfg.dataset}-${cfg.gLoss}-seed${args.seed}-${backend.name}`;
-  const run = await Run.open({
-    paper: "gan",
-    runId,
-    dir: args.out,
-    config: cfg,
-    seed: args.seed,
-    backend,
-    dataset: { name: data.name, n: data.n, checksum: data.checksum, source: data.source },
-    resume: args.resume,
-    fresh: args.fresh,
-  });
-  const resuming = run.resumeFrom !== null;
-  const config: GanConfig = resuming ? run.manifest.config as GanConfig : cfg;
-
-  // One seed, independent streams: weights, latent noise, data order.
-  const G = new Generator(new Rng(args.seed, "init-G"), config);
-  const D = new Discriminator(new Rng(args.seed, "init-D"), config);
-  const optG = new Adam(config.lr, config.beta1, config.beta2);
-  const optD = new Adam(config.lr, config.beta1, config.beta2);
-  let noise = new Rng(args.seed, "noise");
-  const fixedZ = new Rng(args.seed, "fixed-noise").randn([25, config.latentDim]);
-  const stepsPerEpoch = Math.ceil(data.n / config.batchSize); // DataLoader default: keep the last partial batch
-  const totalSteps = stepsPerEpoch * config.epochs;
-  let step = 0;
-
-  if (resuming) {
-    const { tensors, state } = run.resumeFrom!;
-    loadStateDict(G, tensors, "G/");
-    loadStateDict(D, tensors, "D/");
-    optG.loadState(prefixed(tensors, "optG/"));
-    optD.loadState(prefixed(tensors, "optD/"));
-    noise = Rng.fromState(state.noise as [number, number, number, number]);
-    step = Number(state.step);
-    console.error(`[gan] resuming ${run.dir} at step ${step}/${totalSteps}`);
-  } else {
-    const realIdx = Array.from({ length: 25 }, (_, i) => i);
-    await saveGrid(run.path("real.png"), toTensor(data, realIdx), { ...IMAGE, nrow: 5, normalize: true });
-  }
-
-  const checkpoint = () =>
-    run.checkpoint(
-      new Map([
-        ...stateDict(G, "G/"),
-        ...stateDict(D, "D/"),
-        ...prefix(optG.state(), "optG/"),
-        ...prefix(optD.state(), "optD/"),
-      ]),
-      { step, noise: noise.state() },
+    throw new UserError(
+      `gan expects 28×28 grayscale images; ${data.name} is ${data.height}×${data.width}×${data.channels}`,
     );
+  }
 
-  const progress = new Progress("gan", totalSteps, step);
+  // One seed, independent streams: weights, latent noise, fixed sample noise, data order.
+  const G = new Generator(new Rng(args.seed, "init-G"), cfg);
+  const D = new Discriminator(new Rng(args.seed, "init-D"), cfg);
+  const optG = new Adam(cfg.lr, cfg.beta1, cfg.beta2);
+  const optD = new Adam(cfg.lr, cfg.beta1, cfg.beta2);
+  const noise = new Rng(args.seed, "noise");
+  const fixedZ = new Rng(args.seed, "fixed-noise").randn([25, cfg.latentDim]);
+  const loop = TrainLoop.create(run, {
+    modules: { G, D },
+    optimizers: { optG, optD },
+    rngs: { noise },
+  }, {
+    label: "gan",
+    stepsPerEpoch: Math.ceil(data.n / cfg.batchSize), // DataLoader default: keeps the last partial batch
+    epochs: cfg.epochs,
+    logEvery: cfg.logEvery,
+    checkpointEvery: cfg.checkpointEvery,
+    maxSteps: args.maxSteps,
+  });
+  if (loop.step === 0) {
+    await saveGrid(run.path("real.png"), toTensor(data, [...Array(25).keys()]), GRID);
+  }
+
   const gVars = G.trainableVariables(), dVars = D.trainableVariables();
-  while (step < totalSteps) {
-    const epoch = Math.floor(step / stepsPerEpoch);
-    const order = epochOrder(data.n, args.seed, epoch);
-    const i = step % stepsPerEpoch;
-    const idx = order.subarray(i * config.batchSize, Math.min(data.n, (i + 1) * config.batchSize));
+  while (loop.running) {
+    const order = epochOrder(data.n, args.seed, loop.epoch);
+    const i = loop.stepInEpoch;
+    const idx = order.subarray(i * cfg.batchSize, Math.min(data.n, (i + 1) * cfg.batchSize));
     const t0 = performance.now();
-    const stats = tf.tidy(() => {
+    const out = tf.tidy(() => {
       const real = toTensor(data, idx);
-      const z = noise.randn([idx.length, config.latentDim]);
-      // Train G: one forward of G in training mode; its batch is reused (detached) for D below.
-      let genImgs: tf.Tensor | null = null;
+      const z = noise.randn([idx.length, cfg.latentDim]);
+      // Train G. Its batch is kept and reused, detached, for D below (one G forward per step).
+      let fake: tf.Tensor | null = null;
       const g = tf.variableGrads(() => {
-        genImgs = tf.keep(G.apply(z, { training: true }));
-        const dFake = D.apply(genImgs);
-        return config.gLoss === "minimax" ? tf.neg(bce(dFake, 0)) : bce(dFake, 1);
+        fake = tf.keep(G.apply(z, { training: true }));
+        const dFake = D.apply(fake);
+        return cfg.gLoss === "minimax" ? tf.neg(bce(dFake, 0)) : bce(dFake, 1);
       }, gVars);
       optG.step(gVars, gVars.map((v) => g.grads[v.name]));
-      // Train D on real vs the same (now fixed) generated batch, loss halved as in the source.
-      const fake = genImgs!;
+      // Train D on real vs that batch; the reference halves the summed loss.
       let dReal: tf.Tensor | null = null, dFake: tf.Tensor | null = null;
       const d = tf.variableGrads(() => {
         dReal = tf.keep(D.apply(real));
-        dFake = tf.keep(D.apply(fake));
+        dFake = tf.keep(D.apply(fake!));
         return tf.div(tf.add(bce(dReal, 1), bce(dFake, 0)), 2) as tf.Scalar;
       }, dVars);
       optD.step(dVars, dVars.map((v) => d.grads[v.name]));
-      return { gLoss: g.value, dLoss: d.value, dx: tf.mean(dReal!), dgz: tf.mean(dFake!), fake };
+      const values = tf.stack([d.value, g.value, tf.mean(dReal!), tf.mean(dFake!)]);
+      return { values, fake: fake! };
     });
-    const values = {
-      d_loss: stats.dLoss.dataSync()[0],
-      g_loss: stats.gLoss.dataSync()[0],
-      "D(x)": stats.dx.dataSync()[0],
-      "D(G(z))": stats.dgz.dataSync()[0],
-    };
-    run.manifest.trainSeconds += (performance.now() - t0) / 1000;
-    run.manifest.images += idx.length;
-    step++;
-    run.manifest.steps = step;
-    assertFinite(values, epoch + 1, step);
-    if (step % config.logEvery === 0 || step === totalSteps) {
-      run.logLosses({ step, epoch: epoch + 1, ...values });
+    const [dLoss, gLoss, dx, dgz] = out.values.dataSync();
+    out.values.dispose();
+    // The reference saves the first 25 images of the current batch every sample_interval batches.
+    if (loop.step % cfg.sampleInterval === 0) {
+      const name = `${String(loop.step).padStart(6, "0")}.png`;
+      await saveGrid(run.path("batches", name), tf.slice(out.fake, 0, 25) as tf.Tensor4D, GRID);
     }
-    // The source saves the first 25 images of the current batch every sample_interval batches.
-    if ((step - 1) % config.sampleInterval === 0) {
-      await saveGrid(run.path("batches", `${String(step - 1).padStart(6, "0")}.png`), stats.fake.slice(0, 25), {
-        ...IMAGE,
-        nrow: 5,
-        normalize: true,
-      });
-    }
-    tf.dispose([stats.gLoss, stats.dLoss, stats.dx, stats.dgz, stats.fake]);
-    progress.update(step, epoch + 1, config.epochs, idx.length, values);
-
-    const epochDone = step % stepsPerEpoch === 0;
-    if (epochDone) await saveEpochGrid(run, G, fixedZ, step / stepsPerEpoch, config);
-    if (epochDone || step % config.checkpointEvery === 0) await checkpoint();
-    if (args.maxSteps !== undefined && step >= args.maxSteps && step < totalSteps) {
-      await checkpoint();
-      console.error(`[gan] stopped at step ${step} (--max-steps); continue with --resume`);
-      return;
-    }
+    out.fake.dispose();
+    const values = { d_loss: dLoss, g_loss: gLoss, "D(x)": dx, "D(G(z))": dgz };
+    const seconds = (performance.now() - t0) / 1000;
+    const go = await loop.after(values, idx.length, seconds, async (epoch) => {
+      await saveSamples(
+        run.path("grids", `epoch_${String(epoch).padStart(3, "0")}.png`),
+        G,
+        fixedZ,
+        cfg.sampleBatchNorm,
+      );
+    });
+    if (!go) return;
   }
 
-  await writeFigures(run, G, fixedZ, config);
+  await writeFigures(run, G, fixedZ, cfg);
   await run.finish();
   console.error(`[gan] done: ${run.dir}`);
 }
 
-function prefix(m: Map<string, tf.Tensor>, p: string): Map<string, tf.Tensor> {
-  return new Map([...m].map(([k, v]) => [p + k, v]));
-}
+/** 5×5 grids min–max normalized, as the reference's save_image(nrow=5, normalize=True). */
+const GRID = { ...IMAGE, nrow: 5, normalize: true };
 
-function prefixed(m: Map<string, tf.Tensor>, p: string): Map<string, tf.Tensor> {
-  return new Map([...m].filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
-}
-
-function sample(G: Generator, z: tf.Tensor, mode: "train" | "eval"): tf.Tensor4D {
-  return G.apply(z, { training: mode === "train", updateStats: false });
-}
-
-async function saveEpochGrid(run: Run, G: Generator, z: tf.Tensor, epoch: number, cfg: GanConfig) {
-  const imgs = tf.tidy(() => sample(G, z, cfg.sampleBatchNorm));
-  await saveGrid(run.path("grids", `epoch_${String(epoch).padStart(3, "0")}.png`), imgs, {
-    ...IMAGE,
-    nrow: 5,
-    normalize: true,
-  });
+/** Samples from the fixed noise without touching BatchNorm's running statistics. */
+async function saveSamples(path: string, G: Generator, z: tf.Tensor, mode: "train" | "eval") {
+  const imgs = tf.tidy(() => G.apply(z, { training: mode === "train", updateStats: false }));
+  await saveGrid(path, imgs, GRID);
   imgs.dispose();
 }
 
@@ -378,14 +312,17 @@ async function writeFigures(run: Run, G: Generator, z: tf.Tensor, cfg: GanConfig
         { name: "D(x)", x: steps, y: losses.map((r) => r["D(x)"]) },
         { name: "D(G(z))", x: steps, y: losses.map((r) => r["D(G(z))"]) },
       ],
-      { title: "Discriminator outputs", xLabel: "iteration", yLabel: "mean probability", yRange: [0, 1] },
+      {
+        title: "Discriminator outputs",
+        xLabel: "iteration",
+        yLabel: "mean probability",
+        yRange: [0, 1],
+      },
     ),
   );
   // Final samples in both BatchNorm modes, so the choice is visible rather than hidden.
   for (const mode of ["train", "eval"] as const) {
-    const imgs = tf.tidy(() => sample(G, z, mode));
-    await saveGrid(run.path(`samples_bn-${mode}.png`), imgs, { ...IMAGE, nrow: 5, normalize: true });
-    imgs.dispose();
+    await saveSamples(run.path(`samples_bn-${mode}.png`), G, z, mode);
   }
   // Epoch series and the fixed-noise progress animation, from the per-epoch grids.
   const frames: RgbImage[] = [];
@@ -396,7 +333,9 @@ async function writeFigures(run: Run, G: Generator, z: tf.Tensor, cfg: GanConfig
     frames.push(img);
     if (cfg.seriesEpochs.includes(e)) series.push(img);
   }
-  if (series.length > 0) await writeFileAtomic(run.path("epoch_series.png"), encodePng(hstack(series, 4)));
+  if (series.length > 0) {
+    await writeFileAtomic(run.path("epoch_series.png"), encodePng(hstack(series, 4)));
+  }
   await writeFileAtomic(run.path("progress.png"), encodeApng(frames, 200));
 }
 

@@ -31,7 +31,8 @@ export const FOLDER_DATASET_PAGES: Record<string, string> = {
   CelebA: "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html",
   LSUN: "https://github.com/fyu/lsun (export the LMDB to images with its data.py)",
   FFHQ: "https://github.com/NVlabs/ffhq-dataset",
-  "horse2zebra & other CycleGAN sets": "https://people.eecs.berkeley.edu/~taesung_park/CycleGAN/datasets/",
+  "horse2zebra & other CycleGAN sets":
+    "https://people.eecs.berkeley.edu/~taesung_park/CycleGAN/datasets/",
 };
 
 /** Default CelebA location: `img_align_celeba.zip` extracted under `./data/celeba`. */
@@ -105,10 +106,14 @@ function collect(
   if (files.length === 0) throw new UserError(`no .png/.jpg/.jpeg images under ${root}; ${hint}`);
   const topLevel = files.some((f) => !f.includes("/"));
   const useLabels = opts.labels ?? !topLevel;
-  if (!useLabels) return { entries: files.map((f) => ({ path: join(root, f), label: 0 })), base: root };
+  if (!useLabels) {
+    return { entries: files.map((f) => ({ path: join(root, f), label: 0 })), base: root };
+  }
   const nested = files.filter((f) => f.includes("/"));
   if (nested.length === 0) {
-    throw new UserError(`labels requested but ${root} has no class subfolders with images; ${hint}`);
+    throw new UserError(
+      `labels requested but ${root} has no class subfolders with images; ${hint}`,
+    );
   }
   const classNames = [...new Set(nested.map((f) => f.slice(0, f.indexOf("/"))))].sort((a, b) =>
     a < b ? -1 : a > b ? 1 : 0

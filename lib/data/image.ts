@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import pngjs from "pngjs";
 import jpeg from "jpeg-js";
 import { UserError } from "../fsutil.ts";
@@ -151,7 +152,12 @@ function resizeInto(
  * Converts an HWC image between channel counts: 1→3 replicates gray, 3→1 uses ITU-R 601 luma
  * (0.299 R + 0.587 G + 0.114 B, PIL's "L" conversion), 4 (RGBA) drops alpha first.
  */
-export function convertChannels(src: Uint8Array, pixels: number, from: number, to: 1 | 3): Uint8Array {
+export function convertChannels(
+  src: Uint8Array,
+  pixels: number,
+  from: number,
+  to: 1 | 3,
+): Uint8Array {
   if (from === to) return src;
   const out = new Uint8Array(pixels * to);
   for (let p = 0; p < pixels; p++) {
@@ -222,7 +228,10 @@ export function decodeImage(bytes: Uint8Array, file: string): RgbaImage {
   try {
     if (isPng) {
       // pngjs expands gray/palette/16-bit PNGs to 8-bit RGBA.
-      const png = pngjs.PNG.sync.read(bytes);
+      // pngjs wants a Node Buffer (it calls readUInt32BE); this wraps the bytes without copying.
+      const png = pngjs.PNG.sync.read(
+        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      );
       const d = png.data as Uint8Array;
       return {
         width: png.width,

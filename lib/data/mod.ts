@@ -76,7 +76,9 @@ export function toTensor(ds: ImageDataset, indices: ArrayLike<number>): tf.Tenso
   const out = new Float32Array(indices.length * per);
   for (let b = 0; b < indices.length; b++) {
     const i = indices[b];
-    if (!(i >= 0 && i < ds.n)) throw new RangeError(`toTensor: index ${i} out of range 0..${ds.n - 1}`);
+    if (!(i >= 0 && i < ds.n)) {
+      throw new RangeError(`toTensor: index ${i} out of range 0..${ds.n - 1}`);
+    }
     const src = ds.pixels.subarray(i * per, (i + 1) * per);
     const o = b * per;
     for (let k = 0; k < per; k++) out[o + k] = src[k] / 127.5 - 1;
@@ -90,7 +92,9 @@ export function labelsOf(ds: ImageDataset, indices: ArrayLike<number>): Int32Arr
   const out = new Int32Array(indices.length);
   for (let b = 0; b < indices.length; b++) {
     const i = indices[b];
-    if (!(i >= 0 && i < ds.n)) throw new RangeError(`labelsOf: index ${i} out of range 0..${ds.n - 1}`);
+    if (!(i >= 0 && i < ds.n)) {
+      throw new RangeError(`labelsOf: index ${i} out of range 0..${ds.n - 1}`);
+    }
     out[b] = ds.labels[i];
   }
   return out;

@@ -1,0 +1,221 @@
+/**
+ * What every paper script does around its algorithm: parse flags, pick the config and backend,
+ * load data, open (or resume) the run directory, and after each training step log, report
+ * progress, stop on NaN, checkpoint, and honour `--max-steps`. The algorithm itself — models,
+ * losses, the update order — stays in the paper script.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { tf } from "./tf.ts";
+import { type BackendChoice, selectBackend } from "./backend.ts";
+import { type CommonArgs, type ExtraFlag, helpText, parseCli } from "./cli.ts";
+import { type ImageDataset, loadDataset, type LoadOptions } from "./data/mod.ts";
+import { loadStateDict, type Module, stateDict } from "./nn.ts";
+import type { Optimizer } from "./optim.ts";
+import type { Rng, RngState } from "./random.ts";
+import { assertFinite, Progress, Run } from "./run.ts";
+
+/** Parsed flags: the common ones plus the paper's own, by name. */
+export type ParsedArgs = CommonArgs & { extra: Record<string, string | boolean | undefined> };
+
+/** How a paper plugs into {@link startExperiment}. */
+export interface ExperimentSpec<C> {
+  paper: string;
+  description: string;
+  flags?: Record<string, ExtraFlag>;
+  /** The paper's configuration (the default). */
+  paperConfig: C;
+  /** The `--quick` configuration. */
+  quickConfig: C;
+  /** Applies flag overrides to the chosen base config. */
+  configure(base: C, args: ParsedArgs): C;
+  /** Words that name the run besides quick/paper, seed and backend (e.g. dataset, loss). */
+  runIdParts(cfg: C): string[];
+  /** The dataset to load, or undefined for papers without one (toy problems). */
+  dataset?(cfg: C): { name: string } & LoadOptions;
+}
+
+/** An opened experiment, ready to train. */
+export interface Experiment<C> {
+  args: ParsedArgs;
+  /** The config in force: the run's saved config when resuming, so a resume cannot drift. */
+  cfg: C;
+  backend: BackendChoice;
+  data: ImageDataset | null;
+  run: Run;
+}
+
+/** Parses `argv` and sets everything up; returns null after printing `--help`. */
+export async function startExperiment<C>(
+  spec: ExperimentSpec<C>,
+  argv: string[],
+): Promise<Experiment<C> | null> {
+  const args = parseCli(spec.paper, argv, spec.flags ?? {}) as ParsedArgs;
+  if (args.help) {
+    console.log(helpText(spec.paper, spec.description, spec.flags ?? {}));
+    return null;
+  }
+  let cfg = spec.configure(args.quick ? spec.quickConfig : spec.paperConfig, args);
+  const backend = await selectBackend(args.backend);
+  console.error(`[${spec.paper}] backend ${backend.name}: ${backend.reason}`);
+  const runId = [
+    args.quick ? "quick" : "paper",
+    ...spec.runIdParts(cfg),
+    `seed${args.seed}`,
+    backend.name,
+  ]
+    .join("-");
+  const dir = args.out ?? join("results", spec.paper, runId);
+  // Resuming must use the saved config; data is loaded before the run directory is touched, so a
+  // missing dataset leaves nothing behind.
+  if (args.resume) cfg = (await Run.readManifest(dir)).config as C;
+  let data: ImageDataset | null = null;
+  if (spec.dataset) {
+    const { name, ...opts } = spec.dataset(cfg);
+    data = await loadDataset(name, { dataDir: args.dataDir, ...opts });
+  }
+  const run = await Run.open({
+    paper: spec.paper,
+    runId,
+    dir,
+    config: cfg,
+    seed: args.seed,
+    backend,
+    dataset: data && { name: data.name, n: data.n, checksum: data.checksum, source: data.source },
+    resume: args.resume,
+    fresh: args.fresh,
+  });
+  return { args, cfg, backend, data, run };
+}
+
+/** Everything a checkpoint must hold to continue bit-identically. */
+export interface TrainState {
+  modules: Record<string, Module>;
+  optimizers: Record<string, Optimizer>;
+  rngs: Record<string, Rng>;
+}
+
+/** Schedule and bookkeeping options of {@link TrainLoop}. */
+export interface LoopOptions {
+  label: string;
+  stepsPerEpoch: number;
+  epochs: number;
+  /** Append a losses.jsonl record every this many steps. */
+  logEvery: number;
+  /** Checkpoint every this many steps (and at every epoch end). */
+  checkpointEvery: number;
+  /** Stop (with a checkpoint) after this many steps, as if interrupted. */
+  maxSteps?: number;
+}
+
+/**
+ * Step counter and per-step bookkeeping. The paper's loop reads {@link TrainLoop.epoch} and
+ * {@link TrainLoop.stepInEpoch}, runs one step of its algorithm, then awaits
+ * {@link TrainLoop.after}.
+ */
+export class TrainLoop {
+  /** Steps completed (global). */
+  step = 0;
+  readonly totalSteps: number;
+  #progress: Progress;
+
+  private constructor(
+    readonly run: Run,
+    readonly state: TrainState,
+    readonly opts: LoopOptions,
+  ) {
+    this.totalSteps = opts.stepsPerEpoch * opts.epochs;
+    this.#progress = new Progress(opts.label, this.totalSteps);
+  }
+
+  /** Creates the loop, restoring models, optimizers, RNG streams and the step from a checkpoint. */
+  static create(run: Run, state: TrainState, opts: LoopOptions): TrainLoop {
+    const loop = new TrainLoop(run, state, opts);
+    const ckpt = run.resumeFrom;
+    if (ckpt) {
+      for (const [name, m] of Object.entries(state.modules)) {
+        loadStateDict(m, ckpt.tensors, `${name}/`);
+      }
+      for (const [name, o] of Object.entries(state.optimizers)) {
+        o.loadState(withoutPrefix(ckpt.tensors, `opt:${name}/`));
+      }
+      const rngs = ckpt.state.rngs as Record<string, RngState>;
+      for (const [name, r] of Object.entries(state.rngs)) r.setState(rngs[name]);
+      loop.step = Number(ckpt.state.step);
+      loop.#progress = new Progress(opts.label, loop.totalSteps, loop.step);
+      console.error(`[${opts.label}] resuming ${run.dir} at step ${loop.step}/${loop.totalSteps}`);
+    }
+    return loop;
+  }
+
+  /** True while steps remain. */
+  get running(): boolean {
+    return this.step < this.totalSteps;
+  }
+
+  /** 0-based epoch of the next step. */
+  get epoch(): number {
+    return Math.floor(this.step / this.opts.stepsPerEpoch);
+  }
+
+  /** 0-based index of the next step within its epoch. */
+  get stepInEpoch(): number {
+    return this.step % this.opts.stepsPerEpoch;
+  }
+
+  /** Saves the full training state. */
+  async checkpoint(): Promise<void> {
+    const tensors = new Map<string, tf.Tensor>();
+    for (const [name, m] of Object.entries(this.state.modules)) {
+      for (const [k, v] of stateDict(m, `${name}/`)) tensors.set(k, v);
+    }
+    for (const [name, o] of Object.entries(this.state.optimizers)) {
+      for (const [k, v] of o.state()) tensors.set(`opt:${name}/${k}`, v);
+    }
+    const rngs = Object.fromEntries(
+      Object.entries(this.state.rngs).map(([k, r]) => [k, r.state()]),
+    );
+    await this.run.checkpoint(tensors, { step: this.step, rngs });
+  }
+
+  /**
+   * Bookkeeping after one step: stops on NaN/Inf, logs, reports progress, calls `onEpochEnd` at
+   * epoch boundaries (grids), checkpoints when due. Returns false when the loop must stop now
+   * (`--max-steps` reached).
+   */
+  async after(
+    values: Record<string, number>,
+    images: number,
+    seconds: number,
+    onEpochEnd?: (epoch: number) => Promise<void>,
+  ): Promise<boolean> {
+    const epoch = this.epoch;
+    this.step++;
+    const m = this.run.manifest;
+    m.trainSeconds += seconds;
+    m.images += images;
+    m.steps = this.step;
+    assertFinite(values, epoch + 1, this.step);
+    if (this.step % this.opts.logEvery === 0 || this.step === this.totalSteps) {
+      this.run.logLosses({ step: this.step, epoch: epoch + 1, ...values });
+    }
+    this.#progress.update(this.step, epoch + 1, this.opts.epochs, images, values);
+    const epochEnd = this.step % this.opts.stepsPerEpoch === 0;
+    if (epochEnd && onEpochEnd) await onEpochEnd(epoch + 1);
+    if (epochEnd || this.step % this.opts.checkpointEvery === 0) await this.checkpoint();
+    const max = this.opts.maxSteps;
+    if (max !== undefined && this.step >= max && this.running) {
+      if (!(epochEnd || this.step % this.opts.checkpointEvery === 0)) await this.checkpoint();
+      console.error(
+        `[${this.opts.label}] stopped at step ${this.step} (--max-steps); continue with --resume`,
+      );
+      return false;
+    }
+    return true;
+  }
+}
+
+function withoutPrefix(m: Map<string, tf.Tensor>, p: string): Map<string, tf.Tensor> {
+  return new Map([...m].filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
+}

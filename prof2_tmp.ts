@@ -1,0 +1,13 @@
+import { tf } from "./lib/tf.ts";
+import "@tensorflow/tfjs-backend-wasm";
+import { registerWasmMatMul } from "./lib/kernels/wasm_matmul.ts";
+import { Rng } from "./lib/random.ts";
+import { Generator, Discriminator, PAPER_CONFIG } from "./papers/gan.ts";
+import { bce } from "./lib/losses.ts";
+await tf.setBackend("wasm");
+if (Deno.args[0] === "fix") registerWasmMatMul();
+const G = new Generator(new Rng(0), PAPER_CONFIG), D = new Discriminator(new Rng(1), PAPER_CONFIG);
+const gv = G.trainableVariables();
+const z = new Rng(2).randn([64, 100]);
+const time = (name: string, f: () => void, n = 5) => { f(); const t0 = performance.now(); for (let i = 0; i < n; i++) f(); console.log(Deno.args[0], name, ((performance.now() - t0) / n).toFixed(1), "ms"); };
+time("G+D fwd+bwd", () => tf.tidy(() => { const g = tf.variableGrads(() => bce(D.apply(G.apply(z, { training: true })), 1), gv); g.value.dataSync(); }));

@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { tf } from "../lib/tf.ts";
+import { FileIOHandler, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "../lib/checkpoint.ts";
+import { writeFileAtomic } from "../lib/fsutil.ts";
+
+Deno.test("checkpoint round trip keeps tensors (float32 and int32) and JSON state", async () => {
+  const dir = await Deno.makeTempDir();
+  const t = new Map<string, tf.Tensor>([
+    ["G/w", tf.tensor2d([[1.5, -2], [3, 4e-8]])],
+    ["step", tf.scalar(12, "int32")],
+  ]);
+  assert.equal(await hasCheckpoint(dir), false);
+  await saveCheckpoint(dir, t, { step: 12, rng: [1, 2, 3, 4] });
+  assert.equal(await hasCheckpoint(dir), true);
+  const back = await loadCheckpoint(dir);
+  assert.deepEqual(back.tensors.get("G/w")!.arraySync(), [[1.5, -2], [3, 4e-8].map(Math.fround)]);
+  assert.equal(back.tensors.get("step")!.dtype, "int32");
+  assert.deepEqual(back.state, { step: 12, rng: [1, 2, 3, 4] });
+  // Saving again replaces the weights file and removes the old one.
+  await saveCheckpoint(dir, t, { step: 13 });
+  const files = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  assert.equal(files.filter((f) => f.endsWith(".bin")).length, 1);
+  assert.deepEqual((await loadCheckpoint(dir)).state, { step: 13 });
+});
+
+Deno.test("corrupt checkpoints give clear errors", async () => {
+  const dir = await Deno.makeTempDir();
+  await saveCheckpoint(dir, new Map([["a", tf.ones([4])]]), {});
+  const json = JSON.parse(await Deno.readTextFile(join(dir, "model.json")));
+  const bin = join(dir, json.weightsManifest[0].paths[0]);
+  await Deno.writeFile(bin, new Uint8Array(5));
+  await assert.rejects(() => loadCheckpoint(dir), /weights file has 5 bytes, expected 16/);
+  await writeFileAtomic(join(dir, "model.json"), "{not json");
+  await assert.rejects(() => new FileIOHandler(dir).load(), /corrupt checkpoint .*not JSON/);
+  await assert.rejects(() => loadCheckpoint(join(dir, "nope")), /no checkpoint at/);
+});
+
+Deno.test("writeFileAtomic leaves no temp files and replaces content whole", async () => {
+  const dir = await Deno.makeTempDir();
+  const p = join(dir, "sub", "x.json");
+  await writeFileAtomic(p, "one");
+  await writeFileAtomic(p, new TextEncoder().encode("two"));
+  assert.equal(await Deno.readTextFile(p), "two");
+  assert.deepEqual([...Deno.readDirSync(join(dir, "sub"))].map((e) => e.name), ["x.json"]);
+});

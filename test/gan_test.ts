@@ -1,0 +1,163 @@
+/**
+ * End-to-end: `gan --quick` runs, writes valid outputs, is deterministic per seed and backend,
+ * resumes bit-identically, and rejects bad input with one-line errors.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { main } from "../papers/gan.ts";
+import { decodePng } from "../lib/image.ts";
+
+const BACKEND = "wasm";
+
+async function readJsonl(path: string) {
+  return (await Deno.readTextFile(path)).trim().split("\n").map((l) => JSON.parse(l));
+}
+
+async function runCli(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-run=git",
+      "lib/reproduce.ts",
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+const tmp = await Deno.makeTempDir({ prefix: "gan_test_" });
+const runA = join(tmp, "a"), runB = join(tmp, "b"), runC = join(tmp, "c");
+
+Deno.test("gan --quick writes every figure, valid PNG/JSON/SVG", async () => {
+  await main(["--quick", "--backend", BACKEND, "--out", runA]);
+  const manifest = JSON.parse(await Deno.readTextFile(join(runA, "manifest.json")));
+  assert.equal(manifest.paper, "gan");
+  assert.equal(manifest.status, "complete");
+  assert.equal(manifest.seed, 0);
+  assert.equal(manifest.backend.name, BACKEND);
+  assert.equal(manifest.config.epochs, 2);
+  assert.equal(manifest.steps, 128);
+  assert.equal(manifest.images, 4096 * 2);
+  assert.match(manifest.dataset.checksum, /^[0-9a-f]{64}$/);
+  assert.ok(manifest.imgPerSec > 0);
+  assert.equal(manifest.versions.tfjs, "4.22.0");
+  const losses = await readJsonl(join(runA, "losses.jsonl"));
+  assert.equal(losses.length, 128);
+  assert.deepEqual(losses.map((r) => r.step), Array.from({ length: 128 }, (_, i) => i + 1));
+  for (const r of losses) {
+    for (const k of ["d_loss", "g_loss", "D(x)", "D(G(z))"]) assert.ok(Number.isFinite(r[k]), k);
+    assert.ok(r["D(x)"] > 0 && r["D(x)"] < 1);
+  }
+  // 5×5 grids of 28×28 with padding 2: 5·30 + 2 = 152 pixels square.
+  for (
+    const f of [
+      "real.png",
+      "grids/epoch_001.png",
+      "grids/epoch_002.png",
+      "samples_bn-train.png",
+      "samples_bn-eval.png",
+      "batches/000000.png",
+      "batches/000048.png",
+    ]
+  ) {
+    const img = decodePng(await Deno.readFile(join(runA, f)));
+    assert.equal(img.width, 152, f);
+    assert.equal(img.height, 152, f);
+  }
+  const series = decodePng(await Deno.readFile(join(runA, "epoch_series.png")));
+  assert.equal(series.width, 152 * 2 + 4);
+  const apng = await Deno.readFile(join(runA, "progress.png"));
+  assert.ok(new TextDecoder("latin1").decode(apng.subarray(0, 200)).includes("acTL"));
+  for (const f of ["losses.svg", "d_outputs.svg"]) {
+    const svg = await Deno.readTextFile(join(runA, f));
+    assert.match(svg, /^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    assert.match(svg, /<\/svg>\s*$/);
+  }
+  // No temp files left behind.
+  for await (const e of Deno.readDir(runA)) assert.ok(!e.name.includes(".tmp-"), e.name);
+});
+
+Deno.test("same seed and backend give byte-identical grids and losses; another seed differs", async () => {
+  await main(["--quick", "--backend", BACKEND, "--out", runB]);
+  for (
+    const f of ["grids/epoch_002.png", "samples_bn-eval.png", "batches/000048.png", "losses.jsonl"]
+  ) {
+    assert.deepEqual(await Deno.readFile(join(runB, f)), await Deno.readFile(join(runA, f)), f);
+  }
+  const other = join(tmp, "seed1");
+  await main(["--quick", "--backend", BACKEND, "--seed", "1", "--epochs", "1", "--out", other]);
+  assert.notDeepEqual(
+    await Deno.readFile(join(other, "grids/epoch_001.png")),
+    await Deno.readFile(join(runA, "grids/epoch_001.png")),
+  );
+});
+
+Deno.test("an interrupted run resumed from its checkpoint ends identical to an uninterrupted one", async () => {
+  await main(["--quick", "--backend", BACKEND, "--out", runC, "--max-steps", "21"]);
+  const partial = JSON.parse(await Deno.readTextFile(join(runC, "manifest.json")));
+  assert.equal(partial.status, "running");
+  assert.equal(partial.steps, 21);
+  // Refuses to overwrite silently.
+  await assert.rejects(
+    () => main(["--quick", "--backend", BACKEND, "--out", runC]),
+    /already holds a run: pass --resume/,
+  );
+  await main(["--quick", "--backend", BACKEND, "--out", runC, "--resume"]);
+  for (
+    const f of [
+      "grids/epoch_001.png",
+      "grids/epoch_002.png",
+      "samples_bn-train.png",
+      "batches/000048.png",
+      "losses.jsonl",
+      "progress.png",
+    ]
+  ) {
+    assert.deepEqual(await Deno.readFile(join(runC, f)), await Deno.readFile(join(runA, f)), f);
+  }
+  const m = JSON.parse(await Deno.readTextFile(join(runC, "manifest.json")));
+  assert.equal(m.status, "complete");
+  assert.equal(m.resumedAt.length, 1);
+});
+
+Deno.test("bad input: one-line errors and non-zero exit", async () => {
+  const corrupt = join(tmp, "corrupt");
+  await Deno.mkdir(corrupt);
+  for (const f of ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"]) {
+    await Deno.writeFile(join(corrupt, f), new Uint8Array([0, 0, 8, 3, 0, 0, 0, 9]));
+  }
+  const cases: [string[], RegExp][] = [
+    [["gan", "--bogus"], /^error: unknown flag --bogus for gan \(see --help\)\n$/],
+    [["nosuchpaper"], /^error: unknown paper "nosuchpaper" \(expected one of .*gan.*\)\n$/],
+    [[
+      "gan",
+      "--quick",
+      "--dataset",
+      "fashion-mnist",
+      "--data-dir",
+      join(tmp, "missing"),
+      "--out",
+      join(tmp, "x"),
+    ], /^error: .*fashion.*\n$/i],
+    [
+      ["gan", "--quick", "--data-dir", corrupt, "--out", join(tmp, "y")],
+      /^error: corrupt IDX file .*train-images-idx3-ubyte.*\n$/,
+    ],
+    [
+      ["gan", "--quick", "--out", join(tmp, "nothing"), "--resume"],
+      /^error: --resume: no run at .*\n$/,
+    ],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runCli(args);
+    assert.equal(r.code, 1, args.join(" ") + "\n" + r.stderr);
+    const lastLine = r.stderr.split("\n").filter((l) => l.startsWith("error:")).join("\n") + "\n";
+    assert.match(lastLine, re, r.stderr);
+    assert.ok(!r.stderr.includes("    at "), "no stack trace: " + r.stderr);
+  }
+});

@@ -54,6 +54,12 @@ async function tryTensorflow(): Promise<string | null> {
 async function webgpuAdapter(): Promise<GPUAdapter | null> {
   const gpu = (navigator as { gpu?: GPU }).gpu;
   if (!gpu) return null;
+  // Mesa's Vulkan loader prints "error: XDG_RUNTIME_DIR is invalid" when probing without it.
+  try {
+    if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+  } catch {
+    // no --allow-env: the probe still works, it is only noisier
+  }
   try {
     return await gpu.requestAdapter({ powerPreference: "high-performance" });
   } catch {

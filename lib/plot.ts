@@ -55,9 +55,12 @@ export interface Axes {
   width?: number;
   /** Figure height in pixels (default 400). */
   height?: number;
-  /** Fixed x range (default: the data range, extended to nice tick values). */
+  /**
+   * Fixed x range. Default: line plots extend the data range outward to nice ticks; scatter plots
+   * add 5% margins; histograms show the binned range; contour plots the grid.
+   */
   xRange?: [number, number];
-  /** Fixed y range (default: the data range, extended to nice tick values). */
+  /** Fixed y range (defaults as for `xRange`; histograms start at 0). */
   yRange?: [number, number];
   /** Logarithmic y axis (values <= 0 are skipped). */
   logY?: boolean;

@@ -15,16 +15,25 @@
  */
 import { tf } from "../lib/tf.ts";
 import { Rng } from "../lib/random.ts";
-import { BatchNorm, type ForwardOptions, leakyRelu, Linear, Module } from "../lib/nn.ts";
+import {
+  BatchNorm,
+  type ForwardOptions,
+  leakyRelu,
+  Linear,
+  loadStateDict,
+  Module,
+} from "../lib/nn.ts";
 import { Adam } from "../lib/optim.ts";
 import { type ExperimentSpec, startExperiment, TrainLoop } from "../lib/experiment.ts";
 import { bce } from "../lib/losses.ts";
-import { epochOrder, loadDataset, toTensor } from "../lib/data/mod.ts";
+import { epochOrder, toTensor } from "../lib/data/mod.ts";
 import { type ExtraFlag, runMain } from "../lib/cli.ts";
-import type { Run } from "../lib/run.ts";
-import { decodePng, encodeApng, encodePng, hstack, type RgbImage, saveGrid } from "../lib/image.ts";
-import { linePlot } from "../lib/plot.ts";
-import { UserError, writeFileAtomic } from "../lib/fsutil.ts";
+import { Run } from "../lib/run.ts";
+import { loadCheckpoint } from "../lib/checkpoint.ts";
+import { join } from "node:path";
+import { saveGrid } from "../lib/image.ts";
+import { epochGridPath, plotLosses, progressFigures } from "../lib/figures.ts";
+import { UserError } from "../lib/fsutil.ts";
 
 /** Hyperparameters; defaults are the reference implementation's argparse defaults. */
 export interface GanConfig {
@@ -268,7 +277,7 @@ export async function main(argv: string[]): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const go = await loop.after(values, idx.length, seconds, async (epoch) => {
       await saveSamples(
-        run.path("grids", `epoch_${String(epoch).padStart(3, "0")}.png`),
+        epochGridPath(run, epoch),
         G,
         fixedZ,
         cfg.sampleBatchNorm,
@@ -282,6 +291,22 @@ export async function main(argv: string[]): Promise<void> {
   console.error(`[gan] done: ${run.dir}`);
 }
 
+/**
+ * n samples from a finished (or checkpointed) run, for `deno task eval`. BatchNorm runs in
+ * inference mode so each sample depends only on its own z.
+ */
+export async function sampleForEval(runDir: string, n: number): Promise<{ images: tf.Tensor4D }> {
+  const manifest = await Run.readManifest(runDir);
+  const cfg = manifest.config as GanConfig;
+  const G = new Generator(new Rng(manifest.seed, "init-G"), cfg);
+  loadStateDict(G, (await loadCheckpoint(join(runDir, "checkpoint"))).tensors, "G/");
+  const z = new Rng(manifest.seed, "eval-noise").randn([n, cfg.latentDim]);
+  const images = tf.tidy(() => G.apply(z, { training: false }));
+  z.dispose();
+  G.dispose();
+  return { images };
+}
+
 /** 5×5 grids min–max normalized, as the reference's save_image(nrow=5, normalize=True). */
 const GRID = { ...IMAGE, nrow: 5, normalize: true };
 
@@ -293,50 +318,20 @@ async function saveSamples(path: string, G: Generator, z: tf.Tensor, mode: "trai
 }
 
 async function writeFigures(run: Run, G: Generator, z: tf.Tensor, cfg: GanConfig): Promise<void> {
-  const losses = await run.readLosses();
-  const steps = losses.map((r) => r.step);
-  await writeFileAtomic(
-    run.path("losses.svg"),
-    linePlot(
-      [
-        { name: "D loss", x: steps, y: losses.map((r) => r.d_loss) },
-        { name: "G loss", x: steps, y: losses.map((r) => r.g_loss) },
-      ],
-      { title: `GAN on ${cfg.dataset}: losses`, xLabel: "iteration", yLabel: "BCE loss" },
-    ),
-  );
-  await writeFileAtomic(
-    run.path("d_outputs.svg"),
-    linePlot(
-      [
-        { name: "D(x)", x: steps, y: losses.map((r) => r["D(x)"]) },
-        { name: "D(G(z))", x: steps, y: losses.map((r) => r["D(G(z))"]) },
-      ],
-      {
-        title: "Discriminator outputs",
-        xLabel: "iteration",
-        yLabel: "mean probability",
-        yRange: [0, 1],
-      },
-    ),
-  );
+  await plotLosses(run, "losses", { "D loss": "d_loss", "G loss": "g_loss" }, {
+    title: `GAN on ${cfg.dataset}: losses`,
+    yLabel: "BCE loss",
+  });
+  await plotLosses(run, "d_outputs", { "D(x)": "D(x)", "D(G(z))": "D(G(z))" }, {
+    title: "Discriminator outputs",
+    yLabel: "mean probability",
+    yRange: [0, 1],
+  });
   // Final samples in both BatchNorm modes, so the choice is visible rather than hidden.
   for (const mode of ["train", "eval"] as const) {
     await saveSamples(run.path(`samples_bn-${mode}.png`), G, z, mode);
   }
-  // Epoch series and the fixed-noise progress animation, from the per-epoch grids.
-  const frames: RgbImage[] = [];
-  const series: RgbImage[] = [];
-  for (let e = 1; e <= cfg.epochs; e++) {
-    const path = run.path("grids", `epoch_${String(e).padStart(3, "0")}.png`);
-    const img = decodePng(await Deno.readFile(path));
-    frames.push(img);
-    if (cfg.seriesEpochs.includes(e)) series.push(img);
-  }
-  if (series.length > 0) {
-    await writeFileAtomic(run.path("epoch_series.png"), encodePng(hstack(series, 4)));
-  }
-  await writeFileAtomic(run.path("progress.png"), encodeApng(frames, 200));
+  await progressFigures(run, cfg.epochs, cfg.seriesEpochs);
 }
 
 if (import.meta.main) await runMain(() => main(Deno.args));

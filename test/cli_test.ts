@@ -41,7 +41,9 @@ Deno.test("parseCli: bad input gives one-line UserErrors naming the problem", ()
 });
 
 Deno.test("helpText lists common and paper flags", () => {
-  const h = helpText("gan", "desc", { "g-loss": { type: "string", choices: ["a", "b"], help: "G loss" } });
+  const h = helpText("gan", "desc", {
+    "g-loss": { type: "string", choices: ["a", "b"], help: "G loss" },
+  });
   for (const s of ["--epochs N", "--resume", "--quick", "--g-loss a|b", "G loss", "desc"]) {
     assert.ok(h.includes(s), s);
   }

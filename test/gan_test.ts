@@ -74,6 +74,7 @@ Deno.test("gan --quick writes every figure, valid PNG/JSON/SVG", async () => {
   const apng = await Deno.readFile(join(runA, "progress.png"));
   assert.ok(new TextDecoder("latin1").decode(apng.subarray(0, 200)).includes("acTL"));
   for (const f of ["losses.svg", "d_outputs.svg"]) {
+    assert.ok((await Deno.stat(join(runA, f.replace(".svg", ".png")))).size > 0);
     const svg = await Deno.readTextFile(join(runA, f));
     assert.match(svg, /^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     assert.match(svg, /<\/svg>\s*$/);
@@ -160,4 +161,14 @@ Deno.test("bad input: one-line errors and non-zero exit", async () => {
     assert.match(lastLine, re, r.stderr);
     assert.ok(!r.stderr.includes("    at "), "no stack trace: " + r.stderr);
   }
+});
+
+Deno.test("sampleForEval rebuilds G from the checkpoint and samples in [-1, 1]", async () => {
+  const { sampleForEval } = await import("../papers/gan.ts");
+  const { images } = await sampleForEval(runA, 10);
+  assert.deepEqual(images.shape, [10, 28, 28, 1]);
+  const v = images.dataSync();
+  assert.ok(v.every((x) => x >= -1 && x <= 1));
+  const again = (await sampleForEval(runA, 10)).images.dataSync();
+  assert.deepEqual(Array.from(again), Array.from(v));
 });

@@ -56,7 +56,9 @@ Deno.test("bceWithLogits matches the BCE formula for constant and tensor targets
 
 Deno.test("bce on probabilities matches the formula, clamps log at -100 like nn.BCELoss", () => {
   const p = [0.1, 0.5, 0.9, 0.3, 0.75];
-  const ref = mean(p.map((v, i) => -(TARGETS[i] * Math.log(v) + (1 - TARGETS[i]) * Math.log(1 - v))));
+  const ref = mean(
+    p.map((v, i) => -(TARGETS[i] * Math.log(v) + (1 - TARGETS[i]) * Math.log(1 - v))),
+  );
   assertClose(value(bce(tf.tensor1d(p), tf.tensor1d(TARGETS))), ref, 1e-6);
   assertClose(value(bce(tf.tensor1d(p), 1)), mean(p.map((v) => -Math.log(v))), 1e-6, "t=1");
   // Saturated probabilities: each log is clamped at -100, so a wrong certain answer costs 100.
@@ -263,7 +265,9 @@ Deno.test("gradient-penalty gradient matches finite differences: conv2d critic",
   const conv = (x: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, k as tf.Tensor4D, 2, "same");
   const critic = (x: tf.Tensor) =>
     tf.matMul(tf.reshape(lrelu(conv(x)), [x.shape[0], -1]) as tf.Tensor2D, w);
-  const real = rng.randn([2, 4, 4, 2]), fake = rng.randn([2, 4, 4, 2]), eps = rng.rand([2, 1, 1, 1]);
+  const real = rng.randn([2, 4, 4, 2]),
+    fake = rng.randn([2, 4, 4, 2]),
+    eps = rng.rand([2, 1, 1, 1]);
   const xHat = tf.add(tf.mul(eps, real), tf.mul(tf.sub(1, eps), fake));
   const minPre = Math.min(...Array.from(conv(xHat).dataSync(), Math.abs));
   assert.ok(minPre > 0.02, `pre-activations too close to the kink (${minPre})`);

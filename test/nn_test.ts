@@ -18,7 +18,10 @@ await tf.setBackend("cpu");
 function close(a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5, what = "") {
   assert.equal(a.length, b.length, `${what}: length`);
   for (let i = 0; i < a.length; i++) {
-    assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
+    assert.ok(
+      Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])),
+      `${what}[${i}]: ${a[i]} vs ${b[i]}`,
+    );
   }
 }
 
@@ -76,8 +79,8 @@ function naiveConvTranspose(
           for (let di = 0; di < k; di++) {
             for (let dj = 0; dj < k; dj++) {
               for (let o = 0; o < co; o++) {
-                full[((n * fh + i * s + di) * fw + j * s + dj) * co + o] +=
-                  v * wt[((di * k + dj) * co + o) * ci + c];
+                full[((n * fh + i * s + di) * fw + j * s + dj) * co + o] += v *
+                  wt[((di * k + dj) * co + o) * ci + c];
               }
             }
           }
@@ -115,7 +118,9 @@ Deno.test("Linear computes xW + b and uses PyTorch's default U(±1/√fan_in) in
 });
 
 Deno.test("Conv2d matches a naive convolution (integer padding, stride 1 and 2, odd sizes)", () => {
-  for (const [h, w, k, s, p] of [[7, 5, 3, 1, 1], [8, 8, 4, 2, 1], [9, 7, 5, 2, 2], [6, 6, 3, 2, 0]]) {
+  for (
+    const [h, w, k, s, p] of [[7, 5, 3, 1, 1], [8, 8, 4, 2, 1], [9, 7, 5, 2, 2], [6, 6, 3, 2, 0]]
+  ) {
     const rng = new Rng(h * 100 + k);
     const conv = new Conv2d(rng, 3, 4, k, s, p, { bias: false });
     const xs = [2, h, w, 3];

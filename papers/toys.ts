@@ -4,10 +4,10 @@
  *   gan-fig1  Goodfellow et al. 2014, Figure 1: p_data, p_g and D(x) while a 1-D GAN trains, with
  *             the optimal discriminator D*(x) = p_data(x) / (p_data(x) + p_g(x)) (Proposition 1).
  *   gaussian  A GAN fitting the 1-D Gaussian N(4, 1.25²): real vs generated histograms.
- *   kl        Forward vs reverse KL (Goodfellow 2016 tutorial, Figure 14): one Gaussian q fitted to
- *             a two-mode mixture p. KL(p‖q) averages the modes, KL(q‖p) picks one.
- *   minimax   Gradient steps on V(x, y) = xy (Goodfellow 2016 tutorial, Section 8.2): x minimizes, y
- *             maximizes; alternating steps orbit the equilibrium (0, 0) instead of reaching it.
+ *   kl        Forward vs reverse KL (as discussed in Goodfellow's 2016 NIPS tutorial): one Gaussian
+ *             q fitted to a two-mode mixture p. KL(p‖q) averages the modes, KL(q‖p) picks one.
+ *   minimax   Gradient steps on V(x, y) = xy, the standard example of non-convergence (also in the
+ *             tutorial): x minimizes, y maximizes; the iterates orbit the equilibrium (0, 0).
  *   js-w1     Arjovsky et al. 2017, Example 1: for distributions with disjoint supports JS stays at
  *             log 2 (no gradient) while the Wasserstein-1 distance W1 = |θ| shrinks smoothly.
  *
@@ -27,8 +27,8 @@ import { Linear, normalInit } from "../lib/nn.ts";
 import { Adam, minimize } from "../lib/optim.ts";
 import { discriminatorMinimax, generatorNonSaturating } from "../lib/losses.ts";
 import {
-  contourPlot,
   type ContourGrid,
+  contourPlot,
   histogram,
   histogramPlot,
   linePlot,
@@ -88,10 +88,14 @@ export function parseToyArgs(args: string[]): ToyOptions {
     }
     if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
       const takesNone = (e as Error).message.includes("does not take an argument");
-      throw new UserError(`option ${quoted} ${takesNone ? "takes no value" : "needs a value"} (see --help)`);
+      throw new UserError(
+        `option ${quoted} ${takesNone ? "takes no value" : "needs a value"} (see --help)`,
+      );
     }
     if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-      throw new UserError(`unexpected argument "${quoted}": the toys take only options (see --help)`);
+      throw new UserError(
+        `unexpected argument "${quoted}": the toys take only options (see --help)`,
+      );
     }
     throw new UserError(`${(e as Error).message.split("\n")[0]} (see --help)`);
   }
@@ -261,6 +265,12 @@ class Gan1d {
     return tf.tidy(() => this.generate(tf.tensor2d(z, [z.length, 1])).dataSync() as Float32Array);
   }
 
+  dispose(): void {
+    for (const v of [...this.gVars, ...this.dVars]) v.dispose();
+    this.optG.dispose();
+    this.optD.dispose();
+  }
+
   /** D(x) = σ(logit) on a grid. */
   dOnGrid(grid: number[]): number[] {
     return tf.tidy(() =>
@@ -353,11 +363,11 @@ async function ganFigure1(opts: ToyOptions): Promise<void> {
   // (a) the initial G, with D given a few steps so that it is a "partially accurate classifier".
   trainGan(gan, noise, cfg.warm, cfg.batch, tag, true);
   dSteps += cfg.warm;
-  snapshot("(a) initial G, partially trained D");
+  snapshot("(a) initial G, partly trained D");
   // (b) the inner loop: D alone converges towards D* for this G.
   trainGan(gan, noise, cfg.dOnly, cfg.batch, tag, true);
   dSteps += cfg.dOnly;
-  snapshot("(b) D trained towards D* for fixed G");
+  snapshot("(b) D trained alone towards D*");
   // (c) a few alternating updates: D's gradient moves G(z) towards regions D calls "data".
   trainGan(gan, noise, cfg.mid, cfg.batch, tag);
   dSteps += cfg.mid;
@@ -367,7 +377,8 @@ async function ganFigure1(opts: ToyOptions): Promise<void> {
   trainGan(gan, noise, cfg.end, cfg.batch, tag);
   dSteps += cfg.end;
   gSteps += cfg.end;
-  snapshot("(d) after training: p_g ≈ p_data, D ≈ 1/2");
+  snapshot("(d) after training");
+  gan.dispose();
 
   const data = {
     figure: "Goodfellow et al. 2014, Figure 1",
@@ -398,6 +409,7 @@ async function gaussianFit(opts: ToyOptions): Promise<void> {
   const fake = gan.samples(evalRng.uniformArray(n, -1, 1));
   const range: [number, number] = [-1, 9];
   const realHist = histogram(real, 50, range), fakeHist = histogram(fake, 50, range);
+  gan.dispose();
   const fitted = meanStd(fake), sample = meanStd(real);
   log(tag, `generated mean ${fitted.mean.toFixed(3)} std ${fitted.std.toFixed(3)}`);
   const data = {
@@ -478,7 +490,8 @@ function mixtureLogPdf(m: Mixture, x: tf.Tensor): tf.Tensor {
 function mixturePdf(m: Mixture, x: number, y: number): number {
   return m.weights.reduce(
     (s, w, k) =>
-      s + w * gaussianPdf(x, m.means[k][0], m.stds[k][0]) * gaussianPdf(y, m.means[k][1], m.stds[k][1]),
+      s +
+      w * gaussianPdf(x, m.means[k][0], m.stds[k][0]) * gaussianPdf(y, m.means[k][1], m.stds[k][1]),
     0,
   );
 }
@@ -524,8 +537,11 @@ function fitGaussian(
     std: Array.from(tf.tidy(() => tf.exp(logSigma).dataSync())),
     kl: tf.tidy(() => kl().dataSync()[0]),
   };
-  log("kl", `${direction}: KL ${last.toFixed(4)} → μ (${fit.mean.map((v) => v.toFixed(3))}),` +
-    ` σ (${fit.std.map((v) => v.toFixed(3))})`);
+  log(
+    "kl",
+    `${direction}: KL ${last.toFixed(4)} → μ (${fit.mean.map((v) => v.toFixed(3))}),` +
+      ` σ (${fit.std.map((v) => v.toFixed(3))})`,
+  );
   mu.dispose();
   logSigma.dispose();
   logPOnSamples.dispose();
@@ -732,9 +748,12 @@ async function jsVersusW1(opts: ToyOptions): Promise<void> {
       w1: w1Distance(p, q),
     };
   });
-  log("js-w1", `θ = 0.5: JS ${rows[30].js.toFixed(4)} (log 2 = ${Math.LN2.toFixed(4)}), W1 ${
-    rows[30].w1.toFixed(4)
-  }`);
+  log(
+    "js-w1",
+    `θ = 0.5: JS ${rows[30].js.toFixed(4)} (log 2 = ${Math.LN2.toFixed(4)}), W1 ${
+      rows[30].w1.toFixed(4)
+    }`,
+  );
   await writeJson(join(opts.out, "js_w1.json"), {
     figure: "Arjovsky et al. 2017, Example 1: JS vs W1 for disjoint supports",
     samples: n,
@@ -760,6 +779,7 @@ function plotFig1(panel: Fig1Panel): string {
   ];
   return linePlot(series, {
     title: `Goodfellow et al. 2014, Fig. 1 ${panel.label}`,
+    width: 720,
     xLabel: "x",
     yLabel: "density / D(x)",
     legend: "top-left",
@@ -819,7 +839,7 @@ function plotKl(forward: GaussianFit, reverse: GaussianFit): { all: string; fits
   const all = contourPlot(densityGrid((x, y) => mixturePdf(MIXTURE, x, y)), {
     ...axes,
     filled: true,
-    title: "p (filled) and Gaussian fits: KL(p‖q) covers both modes, KL(q‖p) picks one",
+    title: "One Gaussian q fitted to a two-mode p (filled)",
     points: [
       ellipsePoints("argmin KL(p‖q) (1σ, 2σ)", forward, "#ff7f0e"),
       ellipsePoints("argmin KL(q‖p) (1σ, 2σ)", reverse, "#d62728"),
@@ -855,7 +875,7 @@ function plotMinimax(runs: Record<string, number[][]>): string {
     dashed: i === 2,
   }));
   return linePlot(series, {
-    title: "Gradient steps on V(x, y) = xy from (1, 1): x descends, y ascends",
+    title: "Gradient steps on V(x, y) = xy from (1, 1)",
     xLabel: "x",
     yLabel: "y",
     width: 560,
@@ -875,7 +895,7 @@ function plotJsW1(rows: { theta: number; js: number; w1: number }[]): string {
       title: "Arjovsky et al. 2017, Example 1 (KL = +∞ for θ ≠ 0, not drawn)",
       xLabel: "θ",
       yLabel: "divergence / distance",
-      legend: "top-left",
+      legend: "bottom-left",
     },
   );
 }

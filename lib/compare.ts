@@ -1,0 +1,156 @@
+/**
+ * `deno task check <paper> [run-dir]`: compares a run with the committed reference in
+ * `results/<paper>/reference/` and prints a pass/fail table.
+ *
+ * - Same backend, seed and config as the reference: every reference PNG must be byte-identical
+ *   (our runs are deterministic per backend), and every metric equal.
+ * - Otherwise (another backend, seed or config): metrics must agree within the stated tolerances
+ *   (GAN training is chaotic, so different float rounding gives a different but equally good run).
+ *
+ * With no arguments (as part of `deno task check`, after type-checking) it only explains itself.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { runMain } from "./cli.ts";
+import { exists, UserError } from "./fsutil.ts";
+import { latestRun } from "./cite.ts";
+import { Run } from "./run.ts";
+
+/** Tolerance for one metric: |run − ref| ≤ abs + rel·|ref|. */
+export interface Tolerance {
+  abs: number;
+  rel: number;
+}
+
+/**
+ * Tolerances by metric name (the last path component in metrics.json). Chosen from the spread of
+ * repeated runs with different seeds; anything not listed must agree within 10 %.
+ */
+export const TOLERANCES: Record<string, Tolerance> = {
+  fid: { abs: 2, rel: 0.3 },
+  mean: { abs: 0.25, rel: 0.1 }, // inception-score mean
+  std: { abs: 0.25, rel: 1 },
+  classesCovered: { abs: 1, rel: 0 },
+  entropy: { abs: 0.1, rel: 0.05 },
+  normalizedEntropy: { abs: 0.05, rel: 0 },
+  labelAccuracy: { abs: 0.05, rel: 0 },
+};
+const DEFAULT_TOLERANCE: Tolerance = { abs: 0, rel: 0.1 };
+
+/** One row of the comparison table. */
+export interface CheckRow {
+  check: string;
+  reference: string;
+  run: string;
+  tolerance: string;
+  pass: boolean;
+}
+
+/** Flattens numeric leaves of a JSON value into "a.b.c" → number. */
+export function flattenNumbers(v: unknown, prefix = "", out: Map<string, number> = new Map()) {
+  if (typeof v === "number") out.set(prefix, v);
+  else if (v && typeof v === "object" && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) flattenNumbers(x, prefix ? `${prefix}.${k}` : k, out);
+  }
+  return out;
+}
+
+function toleranceFor(path: string): Tolerance {
+  return TOLERANCES[path.split(".").at(-1)!] ?? DEFAULT_TOLERANCE;
+}
+
+async function readJson(path: string): Promise<unknown> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    throw new UserError(`cannot read ${path} (run \`deno task eval\` on the run first?)`);
+  }
+}
+
+/** Compares `runDir` with `refDir`; returns the table rows. */
+export async function compareRuns(refDir: string, runDir: string): Promise<CheckRow[]> {
+  const ref = await Run.readManifest(refDir);
+  const run = await Run.readManifest(runDir);
+  const rows: CheckRow[] = [];
+  const sameSetup = ref.backend.name === run.backend.name && ref.seed === run.seed &&
+    JSON.stringify(ref.config) === JSON.stringify(run.config);
+  rows.push({
+    check: "setup (backend, seed, config)",
+    reference: `${ref.backend.name}, seed ${ref.seed}`,
+    run: `${run.backend.name}, seed ${run.seed}`,
+    tolerance: sameSetup ? "identical → bytes must match" : "differs → metric tolerances",
+    pass: true,
+  });
+  if (sameSetup) {
+    for await (const e of Deno.readDir(refDir)) {
+      if (!e.isFile || !e.name.endsWith(".png")) continue;
+      const a = await Deno.readFile(join(refDir, e.name));
+      const path = join(runDir, e.name);
+      const b = (await exists(path)) ? await Deno.readFile(path) : null;
+      const same = b !== null && a.length === b.length && a.every((x, i) => x === b[i]);
+      rows.push({
+        check: e.name,
+        reference: `${a.length} bytes`,
+        run: b ? `${b.length} bytes` : "missing",
+        tolerance: "byte-identical",
+        pass: same,
+      });
+    }
+  }
+  const refMetrics = flattenNumbers(await readJson(join(refDir, "metrics.json")));
+  const runMetrics = flattenNumbers(await readJson(join(runDir, "metrics.json")));
+  for (const [k, r] of refMetrics) {
+    if (k === "n") continue;
+    const v = runMetrics.get(k);
+    const tol = sameSetup ? { abs: 1e-6, rel: 1e-6 } : toleranceFor(k);
+    const limit = tol.abs + tol.rel * Math.abs(r);
+    rows.push({
+      check: k,
+      reference: fmt(r),
+      run: v === undefined ? "missing" : fmt(v),
+      tolerance: `±${fmt(limit)}`,
+      pass: v !== undefined && Math.abs(v - r) <= limit,
+    });
+  }
+  return rows;
+}
+
+function fmt(x: number): string {
+  return Number.isInteger(x) ? String(x) : x.toPrecision(4);
+}
+
+/** Renders rows as an aligned text table with a PASS/FAIL column. */
+export function formatTable(rows: CheckRow[]): string {
+  const header = ["check", "reference", "run", "tolerance", "result"];
+  const cells = rows.map((
+    r,
+  ) => [r.check, r.reference, r.run, r.tolerance, r.pass ? "PASS" : "FAIL"]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) => c.map((x, i) => x.padEnd(widths[i])).join("  ").trimEnd();
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...cells.map(line)].join("\n");
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const [paper, dir] = Deno.args;
+    if (!paper) {
+      console.log(
+        "type-check passed. `deno task check <paper> [run-dir]` compares a run with " +
+          "results/<paper>/reference/.",
+      );
+      return;
+    }
+    const refDir = join("results", paper, "reference");
+    if (!(await exists(join(refDir, "manifest.json")))) {
+      throw new UserError(`no reference for ${paper} (expected ${refDir}/manifest.json)`);
+    }
+    const runDir = dir ?? await latestRun(paper);
+    if (!runDir) throw new UserError(`no run of ${paper} under results/${paper}/; pass a run dir`);
+    const rows = await compareRuns(refDir, runDir);
+    console.log(`${paper}: ${runDir} vs ${refDir}\n${formatTable(rows)}`);
+    const failed = rows.filter((r) => !r.pass).length;
+    if (failed > 0) throw new UserError(`${failed} check(s) failed`);
+    console.log("all checks passed");
+  });
+}

@@ -1,0 +1,219 @@
+/**
+ * Data-movement loops for the wasm training kernels, in plain TypeScript.
+ *
+ * The tfjs `wasm` backend is fast at arithmetic (XNNPACK GEMM/conv, ~30 GFLOP/s on one core) but
+ * its data-movement kernels are slow: on these machines StridedSlice ran at ~33 ns/element,
+ * Transpose with the innermost axis moved to the front at ~18–32 ns/element, DepthToSpace at
+ * ~70 ns/element. A conv gradient that reshuffles its operands through those kernels spends more
+ * time moving data than multiplying. So the reshuffles here are JS loops writing straight into the
+ * wasm heap (a Float32Array view of it), and all FLOPs stay in XNNPACK.
+ *
+ * Every function takes one `heap` array plus element offsets, so the same code runs on the wasm
+ * heap and, in the tests, on ordinary arrays. All tensors are dense row-major NHWC.
+ *
+ * @module
+ */
+
+/** Geometry of a 2-D convolution (NHWC), as needed by {@link im2col} and {@link col2imAdd}. */
+export interface ConvGeometry {
+  /** Batch, input height, input width, input channels. */
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  /** Output height and width. */
+  outHeight: number;
+  outWidth: number;
+  /** Kernel height and width. */
+  filterHeight: number;
+  filterWidth: number;
+  /** Strides. */
+  strideHeight: number;
+  strideWidth: number;
+  /** Zero padding before the first row / column (may exceed the kernel for explicit pads). */
+  padTop: number;
+  padLeft: number;
+}
+
+/** Tile edge for blocked transposes: 16×16 floats = 1 KiB per tile side, friendly to L1. */
+const TILE = 16;
+
+/**
+ * Blocked 2-D transpose with arbitrary row strides:
+ * `heap[dst + c*dstStride + r] = heap[src + r*srcStride + c]` for `r < rows`, `c < cols`.
+ * Source and destination must not overlap.
+ */
+export function transpose2d(
+  heap: Float32Array,
+  src: number,
+  dst: number,
+  rows: number,
+  cols: number,
+  srcStride: number = cols,
+  dstStride: number = rows,
+): void {
+  for (let r0 = 0; r0 < rows; r0 += TILE) {
+    const r1 = Math.min(rows, r0 + TILE);
+    for (let c0 = 0; c0 < cols; c0 += TILE) {
+      const c1 = Math.min(cols, c0 + TILE);
+      for (let r = r0; r < r1; r++) {
+        const s = src + r * srcStride;
+        const d = dst + r;
+        for (let c = c0; c < c1; c++) heap[d + c * dstStride] = heap[s + c];
+      }
+    }
+  }
+}
+
+/**
+ * Swaps the two outer axes of a 3-D array, keeping the contiguous inner axis:
+ * `[a, m, c] -> [m, a, c]`. Each inner run of `c` floats is one `copyWithin` (a memmove).
+ */
+export function swapOuterAxes(
+  heap: Float32Array,
+  src: number,
+  dst: number,
+  a: number,
+  m: number,
+  c: number,
+): void {
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < m; j++) {
+      const s = src + (i * m + j) * c;
+      heap.copyWithin(dst + (j * a + i) * c, s, s + c);
+    }
+  }
+}
+
+/** Copies `n` floats; a plain loop for short runs, where a native memmove call costs more. */
+function copyRun(heap: Float32Array, dst: number, src: number, n: number): void {
+  if (n >= 32) {
+    heap.copyWithin(dst, src, src + n);
+  } else {
+    for (let k = 0; k < n; k++) heap[dst + k] = heap[src + k];
+  }
+}
+
+/**
+ * im2col: unrolls the receptive fields of `x` ([B, H, W, C]) for output rows `b0 <= b < b1`
+ * into `col`, a [(b1-b0)·OH·OW, KH·KW·C] matrix whose column order (kh, kw, c) matches a
+ * [KH, KW, C, Co] filter flattened to [KH·KW·C, Co]. Padding positions are written as zeros.
+ */
+export function im2col(
+  heap: Float32Array,
+  x: number,
+  col: number,
+  g: ConvGeometry,
+  b0: number = 0,
+  b1: number = g.batch,
+): void {
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = g;
+  let d = col;
+  for (let b = b0; b < b1; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * sh - g.padTop + kh;
+          if (ih < 0 || ih >= H) {
+            heap.fill(0, d, d + KW * C);
+            d += KW * C;
+            continue;
+          }
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = ow * sw - g.padLeft + kw;
+            if (iw < 0 || iw >= W) heap.fill(0, d, d + C);
+            else copyRun(heap, d, x + ((b * H + ih) * W + iw) * C, C);
+            d += C;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * col2im with accumulation, the adjoint of {@link im2col}: adds every row of `col`
+ * ([B·OH·OW, KH·KW·C]) back into the input positions it was read from. `dx` ([B, H, W, C]) must
+ * be zeroed by the caller. This turns `dx = col2im(dy · Wᵀ)` into the input gradient of a conv.
+ */
+export function col2imAdd(heap: Float32Array, col: number, dx: number, g: ConvGeometry): void {
+  const { batch: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = g;
+  let s = col;
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * sh - g.padTop + kh;
+          if (ih < 0 || ih >= H) {
+            s += KW * C;
+            continue;
+          }
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = ow * sw - g.padLeft + kw;
+            if (iw >= 0 && iw < W) {
+              const d = dx + ((b * H + ih) * W + iw) * C;
+              for (let c = 0; c < C; c++) heap[d + c] += heap[s + c];
+            }
+            s += C;
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Where one stride phase of a transposed convolution lands in the full input gradient. */
+export interface PhasePlacement {
+  /** Batch size, and full height/width/channels of the destination `dx`. */
+  batch: number;
+  height: number;
+  width: number;
+  channels: number;
+  /** Strides: phase (rh, rw) owns rows `rh + strideHeight·q` and columns `rw + strideWidth·q'`. */
+  strideHeight: number;
+  strideWidth: number;
+  rh: number;
+  rw: number;
+  /** Shape [B, srcHeight, srcWidth, channels·reduce] of the phase result. */
+  srcHeight: number;
+  srcWidth: number;
+  /** Row/column of the phase result that holds phase row/column 0. */
+  offsetH: number;
+  offsetW: number;
+  /** Channel multiplier summed away (depthwise convs); 1 for ordinary convs. */
+  reduce: number;
+}
+
+/**
+ * Scatters one stride phase into `dx`: `dx[b, rh + s·q, rw + s·q', c] =
+ * Σ_m src[b, q + offsetH, q' + offsetW, c·reduce + m]`. With `src < 0` the phase is empty
+ * (its kernel taps all fall outside the filter) and zeros are written.
+ */
+export function placePhase(heap: Float32Array, src: number, dx: number, p: PhasePlacement): void {
+  const { batch: B, height: H, width: W, channels: C, reduce: M } = p;
+  const sh = p.strideHeight, sw = p.strideWidth;
+  const qh = Math.ceil((H - p.rh) / sh), qw = Math.ceil((W - p.rw) / sw);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < qh; i++) {
+      const dRow = dx + ((b * H + p.rh + sh * i) * W + p.rw) * C;
+      const sRow = src + ((b * p.srcHeight + i + p.offsetH) * p.srcWidth + p.offsetW) * C * M;
+      for (let j = 0; j < qw; j++) {
+        const d = dRow + j * sw * C;
+        if (src < 0) {
+          heap.fill(0, d, d + C);
+        } else if (M === 1) {
+          copyRun(heap, d, sRow + j * C, C);
+        } else {
+          const s = sRow + j * C * M;
+          for (let c = 0; c < C; c++) {
+            let acc = 0;
+            for (let m = 0; m < M; m++) acc += heap[s + c * M + m];
+            heap[d + c] = acc;
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { compareRuns, flattenNumbers, formatTable } from "../lib/compare.ts";
+import { cite, manifestLine, suiteBibtex } from "../lib/cite.ts";
+import type { Manifest } from "../lib/run.ts";
+
+function manifest(over: Partial<Manifest> = {}): Manifest {
+  return {
+    paper: "gan",
+    runId: "x",
+    status: "complete",
+    config: { epochs: 2 },
+    seed: 0,
+    backend: { name: "wasm", reason: "requested", device: "", kernels: [] },
+    versions: { deno: "2.9.6", v8: "v", typescript: "t", tfjs: "4.22.0" },
+    git: { commit: "0123456789abcdef0123", dirty: false },
+    dataset: { name: "mnist", n: 60000, checksum: "ab".repeat(32), source: "s" },
+    command: [],
+    startTime: "2026-01-01T00:00:00Z",
+    endTime: "2026-01-01T01:00:00Z",
+    resumedAt: [],
+    steps: 10,
+    images: 640,
+    trainSeconds: 1,
+    imgPerSec: 640,
+    extra: {},
+    ...over,
+  };
+}
+
+async function makeRun(dir: string, m: Manifest, metrics: unknown, png?: Uint8Array) {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(join(dir, "manifest.json"), JSON.stringify(m));
+  await Deno.writeTextFile(join(dir, "metrics.json"), JSON.stringify(metrics));
+  if (png) await Deno.writeFile(join(dir, "final.png"), png);
+}
+
+Deno.test("compare: same setup requires identical bytes and metrics", async () => {
+  const tmp = await Deno.makeTempDir();
+  const metrics = { fid: 10, is: { mean: 8, std: 0.1 }, coverage: { classesCovered: 10 } };
+  await makeRun(join(tmp, "ref"), manifest(), metrics, new Uint8Array([1, 2, 3]));
+  await makeRun(join(tmp, "same"), manifest(), metrics, new Uint8Array([1, 2, 3]));
+  await makeRun(join(tmp, "diff"), manifest(), metrics, new Uint8Array([1, 2, 4]));
+  const ok = await compareRuns(join(tmp, "ref"), join(tmp, "same"));
+  assert.ok(ok.every((r) => r.pass), formatTable(ok));
+  const bad = await compareRuns(join(tmp, "ref"), join(tmp, "diff"));
+  assert.deepEqual(bad.filter((r) => !r.pass).map((r) => r.check), ["final.png"]);
+});
+
+Deno.test("compare: another backend is judged by metric tolerances", async () => {
+  const tmp = await Deno.makeTempDir();
+  const ref = { fid: 10, coverage: { classesCovered: 10 } };
+  await makeRun(join(tmp, "ref"), manifest(), ref, new Uint8Array([1]));
+  const other = manifest({ backend: { name: "cpu", reason: "", device: "", kernels: [] } });
+  await makeRun(join(tmp, "near"), other, { fid: 12.5, coverage: { classesCovered: 9 } });
+  await makeRun(join(tmp, "far"), other, { fid: 20, coverage: { classesCovered: 7 } });
+  const near = await compareRuns(join(tmp, "ref"), join(tmp, "near"));
+  assert.ok(near.every((r) => r.pass), formatTable(near));
+  assert.ok(!near.some((r) => r.check === "final.png"), "bytes are not compared across backends");
+  const far = await compareRuns(join(tmp, "ref"), join(tmp, "far"));
+  assert.deepEqual(far.filter((r) => !r.pass).map((r) => r.check), ["fid", "coverage.classesCovered"]);
+  assert.match(formatTable(far), /fid\s+10\s+20\s+±5\s+FAIL/);
+});
+
+Deno.test("flattenNumbers keeps numeric leaves with dotted paths", () => {
+  assert.deepEqual(
+    [...flattenNumbers({ a: 1, b: { c: 2, d: "x", e: [1] } })],
+    [["a", 1], ["b.c", 2]],
+  );
+});
+
+Deno.test("cite: paper BibTeX, suite BibTeX with commit, and the manifest line", async () => {
+  const tmp = await Deno.makeTempDir();
+  await makeRun(tmp, manifest(), {});
+  const text = await cite("gan", tmp);
+  assert.match(text, /@inproceedings\{goodfellow2014gan,/);
+  assert.match(text, /@software\{ganrepro,[\s\S]*commit 0123456789ab/);
+  assert.match(text, /commit 0123456789ab, seed 0, backend wasm, tfjs 4\.22\.0/);
+  await assert.rejects(() => cite("nosuchpaper", tmp), /no BibTeX for paper "nosuchpaper"/);
+  assert.match(
+    manifestLine(manifest({ git: null }), "d"),
+    /^gan run d: commit unknown, seed 0, backend wasm/,
+  );
+  assert.match(suiteBibtex('title: "T"\nversion: 1.2.3\ndate-released: 2026-11-23\n'), /version = \{1\.2\.3\}[\s\S]*year\s+= \{2026\}/);
+});

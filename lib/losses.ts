@@ -9,16 +9,13 @@
  *
  * Penalties that involve ∇ₓD ({@link gradientPenalty}, {@link r1Penalty}) take the critic as a
  * function and differentiate it with `tf.grad` inside, so an outer `tf.variableGrads` differentiates
- * through that gradient (double backpropagation). Two tfjs-core 4.22 limits apply to the ops the
- * critic may use there (measured; see test/losses_test.ts):
- * - Ops whose gradient builds a comparison mask from its input have no second-order gradient:
- *   `tf.leakyRelu`, `tf.prelu`, `tf.maximum`, `tf.clipByValue` fail with "gradient function not found
- *   for Greater/Less/LogicalAnd"; so do `tf.stridedSlice`, `tf.avgPool`, `tf.maxPool` and the
- *   `tf.image.resize*` ops. Write LeakyReLU as `slope·x + (1 − slope)·relu(x)` (relu's mask goes
- *   through `step`, whose gradient is zero), average pooling as reshape + mean.
- * - Ops whose gradient reuses their *output* (`tf.tanh`, `tf.sigmoid`, `tf.exp`, `tf.elu`) give
- *   silently wrong second-order gradients, because tfjs records the saved copy of the output on the
- *   tape before the op that produces it. Keep them out of a critic that is penalized.
+ * through that gradient (double backpropagation). Stock tfjs-core 4.22 gets this wrong for
+ * tanh/sigmoid/exp/elu (silently) and leakyRelu (throws); `lib/tf.ts` registers corrected
+ * gradients for those five, so they may be used in a penalized critic. Still unusable there:
+ * `tf.prelu`, `tf.maximum`, `tf.clipByValue` (comparison masks: "gradient function not found for
+ * Greater/Less"), `tf.avgPool`, `tf.maxPool`, `tf.image.resize*` (their backward kernels have no
+ * gradient) and `tf.stridedSlice` (no gradient at all): use average pooling as reshape + mean,
+ * nearest upsampling as reshape + tile/concat, and `tf.slice`.
  * Linear layers, conv2d (any stride), conv2dTranspose, depthwise conv, relu, sqrt, square, mean,
  * sum, reshape, slice and concat differentiate twice correctly.
  *
@@ -152,7 +149,7 @@ function perSampleSquaredNorm(g: tf.Tensor): tf.Tensor1D {
  * NHWC images, [B, 1] for vectors). ∇_x̂ is taken with `tf.grad` of ΣD(x̂) — samples do not interact,
  * so that is each sample's own gradient — inside the caller's tape, so `tf.variableGrads` of the
  * result differentiates through it to the critic's variables. The critic must use only ops that
- * differentiate twice in tfjs (see the module doc: no `tf.leakyRelu`). `target` is 1 in WGAN-GP;
+ * differentiate twice in tfjs (see the module doc). `target` is 1 in WGAN-GP;
  * ProGAN's variant uses 750 with a rescaled penalty. The norm is √(‖∇‖² + 1e-12) (see NORM_EPS).
  */
 export function gradientPenalty(

@@ -22,3 +22,44 @@ export const TFJS_VERSION: string = tf.version_core;
 // Production mode: no debug checks, and no tfjs console warnings (the cpu backend otherwise
 // advertises tfjs-node on first use; our backend choice is explained by lib/backend.ts instead).
 tf.enableProdMode();
+
+/**
+ * Gradients that stay correct under differentiation, for the penalties that differentiate a
+ * gradient (WGAN-GP, R1, path length). In tfjs 4.22 the stock gradients of Tanh, Sigmoid, Exp and
+ * Elu reuse the op's saved *output*, which gives silently wrong second derivatives (measured
+ * against finite differences), and LeakyRelu's builds `where(greater(x, 0), …)`, which throws
+ * "gradient function not found for Greater" when differentiated again. These versions save the
+ * input and recompute from it with ops whose own gradients are sound; first derivatives are
+ * unchanged. Checked in test/gradients_test.ts.
+ */
+function registerHigherOrderGradients(): void {
+  const one = (dy: tf.Tensor, f: (x: tf.Tensor) => tf.Tensor) => (saved: tf.Tensor[]) => ({
+    x: () => tf.mul(dy, f(saved[0])),
+  });
+  const grads: Record<string, (x: tf.Tensor, attrs: tf.NamedAttrMap) => tf.Tensor> = {
+    Tanh: (x) => tf.sub(1, tf.square(tf.tanh(x))),
+    Sigmoid: (x) => {
+      const s = tf.sigmoid(x);
+      return tf.mul(s, tf.sub(1, s));
+    },
+    Exp: (x) => tf.exp(x),
+    // exp(min(x, 0)) written with relu so no comparison op enters the tape.
+    Elu: (x) => {
+      const pos = tf.step(x);
+      return tf.add(pos, tf.mul(tf.sub(1, pos), tf.exp(tf.neg(tf.relu(tf.neg(x))))));
+    },
+    LeakyRelu: (x, attrs) => {
+      const alpha = (attrs as { alpha: number }).alpha;
+      return tf.add(alpha, tf.mul(1 - alpha, tf.step(x)));
+    },
+  };
+  for (const [kernelName, derivative] of Object.entries(grads)) {
+    tf.registerGradient({
+      kernelName,
+      inputsToSave: ["x"],
+      gradFunc: (dy, saved, attrs) =>
+        one(dy as tf.Tensor, (x) => derivative(x, attrs))(saved as tf.Tensor[]),
+    });
+  }
+}
+registerHigherOrderGradients();

@@ -167,10 +167,12 @@ export class Discriminator extends Module {
 
   /** Images [B, 28, 28, 1] and labels [B] → [B, 1]; dropout masks come from `opts.rng`. */
   apply(x: tf.Tensor, labels: tf.Tensor1D, opts: ForwardOptions): tf.Tensor2D {
-    let h: tf.Tensor = tf.concat(
-      [tf.reshape(x, [-1, PIXELS]), this.labelEmbedding.apply(labels)],
-      1,
-    );
+    const h = tf.concat([tf.reshape(x, [-1, PIXELS]), this.labelEmbedding.apply(labels)], 1);
+    return this.fromInput(h, opts);
+  }
+
+  /** The MLP after the conditioning: [x, e(y)] [B, 784 + embed] → probabilities [B, 1]. */
+  fromInput(h: tf.Tensor, opts: ForwardOptions): tf.Tensor2D {
     for (const l of this.layers) h = dropout(leakyRelu(l.apply(h), 0.2), this.cfg.dropout, opts);
     return tf.sigmoid(this.out.apply(h));
   }
@@ -371,6 +373,8 @@ export interface LabelAccuracy {
   overall: number;
   /** Samples per class. */
   perClassN: number;
+  /** Which classifier judged them (`loadClassifier(name)`). */
+  classifier: string;
 }
 
 /**
@@ -382,6 +386,7 @@ export function labelAccuracy(
   classifier: Classifier,
   perClass: number,
   seed: number,
+  classifierName = "mnist",
 ): LabelAccuracy {
   const rng = new Rng(seed, "label-accuracy");
   const k = G.numClasses, latent = G.latentDim;
@@ -398,6 +403,7 @@ export function labelAccuracy(
     perClass: correct.map((n) => n / perClass),
     overall: correct.reduce((a, b) => a + b, 0) / (perClass * k),
     perClassN: perClass,
+    classifier: classifierName,
   };
 }
 
@@ -427,11 +433,8 @@ async function measureLabelAccuracy(
   } catch (e) {
     return skip((e as Error).message.split("\n")[0]);
   }
-  const acc = labelAccuracy(G, classifier, cfg.labelAccuracyPerClass, seed);
-  await writeFileAtomic(
-    run.path("label_accuracy.json"),
-    JSON.stringify({ classifier: cfg.dataset, ...acc }, null, 2) + "\n",
-  );
+  const acc = labelAccuracy(G, classifier, cfg.labelAccuracyPerClass, seed, cfg.dataset);
+  await writeFileAtomic(run.path("label_accuracy.json"), JSON.stringify(acc, null, 2) + "\n");
   console.error(`[cgan] label accuracy ${(acc.overall * 100).toFixed(1)}%`);
   return acc;
 }

@@ -1,0 +1,528 @@
+/**
+ * Training kernels for the tfjs `wasm` backend (tfjs 4.22.0) that it lacks or runs slowly.
+ *
+ * Verified on tfjs 4.22.0 under Deno (`tf.getKernelsForBackend("wasm")` vs `"cpu"`, and a
+ * forward+backward of every op the nine papers use, run on wasm):
+ * - Missing on wasm, needed by the papers — exactly four:
+ *   Conv2DBackpropFilter (every conv / transposed-conv weight), DepthwiseConv2dNativeBackpropInput
+ *   and DepthwiseConv2dNativeBackpropFilter (grouped / modulated convs), UnsortedSegmentSum (the
+ *   gradient of GatherV2, i.e. every label embedding).
+ * - Also missing, not needed: Complex, ComplexAbs, Real, Imag, FFT, IFFT, Einsum, Draw,
+ *   RaggedGather, RaggedRange, RaggedTensorToTensor, StaticRegexReplace.
+ * - Present and working (forward and gradient): Conv2D, Conv2DBackpropInput, moments/batchNorm,
+ *   LeakyRelu, Prelu, Relu, Relu6, Elu, Selu, Sigmoid, Tanh, Softplus, logSigmoid, Sqrt, Rsqrt,
+ *   Square, Abs, Exp, Log, Pow, Mean, Sum, Max, Min, MatMul, GatherV2 (forward), Concat, Pack,
+ *   Tile, Slice, Pad, MirrorPad (reflect and symmetric), ResizeNearestNeighbor(+Grad),
+ *   ResizeBilinear(+Grad), AvgPool(+Grad), MaxPool(+Grad), ClipByValue, Maximum, Minimum, Select,
+ *   SquaredDifference, Transpose, Reverse, Softmax, SpaceToBatchND, OneHot, Cast, AddN, LRN.
+ * - Present but slow (measured, one core): Conv2DBackpropInput ~2.5 GFLOP/s (Conv2D: ~28);
+ *   BatchMatMul with transposeA or transposeB ~1–2 GFLOP/s (no transpose: ~30) — every dense
+ *   layer's gradient uses those flags; StridedSlice, large Transposes and DepthToSpace move data
+ *   at 18–70 ns per element.
+ * - Failing identically on cpu (tfjs-core gradient gaps, not backend issues): gradients of
+ *   StridedSlice, DepthToSpace, Cumsum (wrong shape), Prod, Einsum, dilated conv2d.
+ *
+ * Design: the FLOPs go through XNNPACK (the stock wasm Conv2D, DepthwiseConv2dNative and
+ * BatchMatMul without transposes); the reshuffling around them is done by plain loops writing
+ * into the wasm heap ({@link ./layout.ts}), because the wasm backend's own data-movement kernels
+ * are slower than JS.
+ * - Conv2DBackpropFilter: `dWᵀ = dyᵀ · im2col(x)`, one GEMM per batch chunk.
+ * - Conv2DBackpropInput: split by stride phase. The input rows `h ≡ r (mod s)` only see the
+ *   kernel taps `kh ≡ (r + pad) (mod s)`, so each of the s² phases is a dense stride-1 conv of
+ *   `dy` with a ⌈K/s⌉-sized sub-filter — no zero-stuffing, no wasted MACs. Phases are then
+ *   interleaved into dx.
+ * - DepthwiseConv2dNativeBackpropInput: the same phase split over XNNPACK's depthwise conv.
+ * - DepthwiseConv2dNativeBackpropFilter, UnsortedSegmentSum: direct loops (memory-bound anyway).
+ * - BatchMatMul: transposes its operands with a blocked JS transpose, then the fast no-transpose
+ *   GEMM.
+ *
+ * @module
+ */
+import { tf } from "../tf.ts";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import {
+  col2imAdd,
+  type ConvGeometry,
+  im2col,
+  type PhasePlacement,
+  placePhase,
+  transpose2d,
+} from "./layout.ts";
+
+type Info = tf.TensorInfo;
+type Args = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
+
+/** The stock wasm kernel configs we replaced, saved so ours can call them and the bench can
+ * switch back. Filled once, by {@link registerWasmKernels}. */
+const stock = new Map<string, tf.KernelConfig>();
+
+/** Largest im2col scratch matrix, in floats (64 Mi floats = 256 MiB); bigger batches are chunked. */
+const MAX_COL_FLOATS = 64 * 1024 * 1024;
+
+/** Calls a stock wasm kernel (the saved original if we replaced it) on TensorInfos. */
+function call(
+  backend: BackendWasm,
+  name: string,
+  inputs: tf.NamedTensorInfoMap,
+  attrs: tf.NamedAttrMap = {},
+): Info {
+  const config = stock.get(name) ?? tf.getKernel(name, "wasm");
+  if (config == null) throw new Error(`wasm kernel ${name} not registered`);
+  return config.kernelFunc({ inputs, attrs, backend }) as Info;
+}
+
+/** A Float32Array over the whole wasm heap. Re-create it after any allocation: growing the
+ * memory replaces the underlying buffer. */
+function heapF32(backend: BackendWasm): Float32Array {
+  return new Float32Array(backend.wasm.HEAPU8.buffer);
+}
+
+/** Element offset of a float32 tensor in {@link heapF32}. */
+function at(backend: BackendWasm, t: Info): number {
+  return backend.getMemoryOffset(t.dataId) / 4;
+}
+
+/** Intermediates of one kernel call, freed together in a `finally`. */
+class Scratch {
+  #list: Info[] = [];
+  constructor(private backend: BackendWasm) {}
+  /** Allocates an uninitialized float32 tensor on the wasm heap. */
+  alloc(shape: number[]): Info {
+    return this.keep(this.backend.makeOutput(shape, "float32"));
+  }
+  /** Registers an intermediate for disposal. */
+  keep(t: Info): Info {
+    this.#list.push(t);
+    return t;
+  }
+  /** Frees one intermediate early (e.g. a big per-chunk matrix). */
+  free(t: Info): void {
+    this.#list = this.#list.filter((u) => u !== t);
+    this.backend.disposeData(t.dataId);
+  }
+  dispose(): void {
+    for (const t of this.#list) this.backend.disposeData(t.dataId);
+    this.#list = [];
+  }
+}
+
+function conv2dInfo(
+  xShape: number[],
+  filterShape: number[],
+  attrs: tf.NamedAttrMap,
+  depthwise: boolean,
+): tf.backend_util.Conv2DInfo {
+  const dataFormat = (attrs.dataFormat ?? "NHWC") as "NHWC" | "NCHW";
+  if (dataFormat !== "NHWC") throw new Error("wasm conv gradients support only NHWC");
+  const dilations = (attrs.dilations ?? 1) as number | [number, number];
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number | [number, number],
+    dilations,
+    attrs.pad as "same" | "valid" | number | tf.backend_util.ExplicitPadding,
+    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    depthwise,
+  );
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) {
+    throw new Error("wasm conv gradients support only dilations = 1 (as does tfjs-core)");
+  }
+  return info;
+}
+
+function geometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
+  return {
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    inChannels: info.inChannels,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+  };
+}
+
+/** GEMM through the stock XNNPACK path: [1, m, k] · [1, k, n] -> [1, m, n]. */
+function gemm(backend: BackendWasm, a: Info, b: Info): Info {
+  return call(backend, "BatchMatMul", { a, b }, { transposeA: false, transposeB: false });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conv2DBackpropFilter: dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh-pt, ow·s+kw-pl, ci] dy[b,oh,ow,co]
+
+function conv2DBackpropFilter({ inputs, attrs, backend }: Args): Info {
+  const be = backend as BackendWasm;
+  const { x, dy } = inputs;
+  const info = conv2dInfo(x.shape, attrs!.filterShape as number[], attrs!, false);
+  const g = geometry(info);
+  const { outHeight: OH, outWidth: OW, outChannels: Co } = info;
+  const kkc = g.filterHeight * g.filterWidth * g.inChannels;
+  const perImage = OH * OW;
+  const chunk = Math.max(1, Math.min(g.batch, Math.floor(MAX_COL_FLOATS / (perImage * kkc))));
+  const scratch = new Scratch(be);
+  try {
+    // dWᵀ [Co, KH·KW·Ci], accumulated over batch chunks.
+    const acc = scratch.alloc([Co, kkc]);
+    for (let b0 = 0; b0 < g.batch; b0 += chunk) {
+      const nb = Math.min(chunk, g.batch - b0);
+      const n = nb * perImage;
+      const col = scratch.alloc([1, n, kkc]);
+      const dyT = scratch.alloc([1, Co, n]);
+      let heap = heapF32(be);
+      im2col(heap, at(be, x), at(be, col), g, b0, b0 + nb);
+      transpose2d(heap, at(be, dy) + b0 * perImage * Co, at(be, dyT), n, Co);
+      const part = scratch.keep(gemm(be, dyT, col));
+      heap = heapF32(be);
+      const src = at(be, part), dst = at(be, acc);
+      if (b0 === 0) heap.copyWithin(dst, src, src + Co * kkc);
+      else for (let i = 0; i < Co * kkc; i++) heap[dst + i] += heap[src + i];
+      // Free the big scratch matrices of this chunk before the next one.
+      scratch.free(col);
+      scratch.free(dyT);
+      scratch.free(part);
+    }
+    const out = be.makeOutput(attrs!.filterShape as number[], "float32");
+    const heap = heapF32(be);
+    transpose2d(heap, at(be, acc), at(be, out), Co, kkc);
+    return out;
+  } finally {
+    scratch.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input gradients by stride phase (Conv2DBackpropInput and its depthwise twin).
+
+/** One stride phase: its sub-filter taps and where its conv output sits. */
+interface Phase {
+  rh: number;
+  rw: number;
+  /** First kernel tap of the phase and how many taps (every `stride`-th) it has. */
+  kh0: number;
+  kw0: number;
+  jh: number;
+  jw: number;
+  /** Zero padding for the stride-1 conv over dy, and the output row/col of phase row 0. */
+  padTop: number;
+  padBottom: number;
+  padLeft: number;
+  padRight: number;
+  offsetH: number;
+  offsetW: number;
+}
+
+/** Plans the s² stride phases of an input gradient (see the module comment). */
+function planPhases(info: tf.backend_util.Conv2DInfo): Phase[] {
+  const sh = info.strideHeight, sw = info.strideWidth;
+  const axis = (r: number, s: number, pad: number, k: number, size: number, outSize: number) => {
+    const k0 = (r + pad) % s; // first tap of this phase
+    const j = k0 < k ? Math.ceil((k - k0) / s) : 0; // taps in this phase
+    const c = Math.floor((r + pad) / s); // dy row read by tap k0 for phase row 0
+    const before = Math.max(0, j - 1 - c);
+    const offset = c - j + 1 + before; // conv output row holding phase row 0
+    const rows = Math.ceil((size - r) / s); // phase rows inside dx
+    const after = Math.max(0, rows + offset + j - 1 - outSize - before);
+    return { k0, j, before, after, offset };
+  };
+  const phases: Phase[] = [];
+  for (let rh = 0; rh < sh; rh++) {
+    for (let rw = 0; rw < sw; rw++) {
+      const h = axis(
+        rh,
+        sh,
+        info.padInfo.top,
+        info.filterHeight,
+        info.inHeight,
+        info.outHeight,
+      );
+      const w = axis(rw, sw, info.padInfo.left, info.filterWidth, info.inWidth, info.outWidth);
+      phases.push({
+        rh,
+        rw,
+        kh0: h.k0,
+        kw0: w.k0,
+        jh: h.j,
+        jw: w.j,
+        padTop: h.before,
+        padBottom: h.after,
+        padLeft: w.before,
+        padRight: w.after,
+        offsetH: h.offset,
+        offsetW: w.offset,
+      });
+    }
+  }
+  return phases;
+}
+
+/**
+ * dx for a conv (depthwise = false; filter [KH, KW, Ci, Co]) or a depthwise conv (filter
+ * [KH, KW, C, M]): one stride-1 XNNPACK conv of dy per stride phase, interleaved into dx.
+ */
+function inputGradByPhases(
+  be: BackendWasm,
+  dy: Info,
+  filter: Info,
+  info: tf.backend_util.Conv2DInfo,
+  depthwise: boolean,
+): Info {
+  const [KH, KW, C, M] = filter.shape; // conv: C = Ci, M = Co; depthwise: channel multiplier M
+  const sh = info.strideHeight, sw = info.strideWidth;
+  const dx = be.makeOutput(info.inShape, "float32");
+  const scratch = new Scratch(be);
+  try {
+    for (const p of planPhases(info)) {
+      const place: PhasePlacement = {
+        batch: info.batchSize,
+        height: info.inHeight,
+        width: info.inWidth,
+        channels: C,
+        strideHeight: sh,
+        strideWidth: sw,
+        rh: p.rh,
+        rw: p.rw,
+        srcHeight: 0,
+        srcWidth: 0,
+        offsetH: p.offsetH,
+        offsetW: p.offsetW,
+        reduce: depthwise ? M : 1,
+      };
+      if (p.jh === 0 || p.jw === 0) { // kernel smaller than the stride: this phase gets no taps
+        placePhase(heapF32(be), -1, at(be, dx), place);
+        continue;
+      }
+      // Sub-filter, flipped: g[m, n] = w[kh0 + s·(J-1-m), kw0 + s·(J-1-n)]; a conv needs it as
+      // [J, J, Co, Ci] (dy channels in, dx channels out), a depthwise conv as [J, J, C·M, 1].
+      const sub = scratch.alloc(depthwise ? [p.jh, p.jw, C * M, 1] : [p.jh, p.jw, M, C]);
+      const heap = heapF32(be);
+      const w0 = at(be, filter), s0 = at(be, sub);
+      for (let m = 0; m < p.jh; m++) {
+        for (let n = 0; n < p.jw; n++) {
+          const kh = p.kh0 + sh * (p.jh - 1 - m), kw = p.kw0 + sw * (p.jw - 1 - n);
+          const src = w0 + (kh * KW + kw) * C * M;
+          const dst = s0 + (m * p.jw + n) * C * M;
+          if (depthwise) heap.copyWithin(dst, src, src + C * M);
+          else transpose2d(heap, src, dst, C, M);
+        }
+      }
+      const convAttrs = {
+        strides: [1, 1],
+        dilations: [1, 1],
+        pad: [[0, 0], [p.padTop, p.padBottom], [p.padLeft, p.padRight], [0, 0]],
+        dataFormat: "NHWC",
+        dimRoundingMode: undefined,
+      } as unknown as tf.NamedAttrMap;
+      const out = scratch.keep(
+        depthwise
+          ? call(be, "DepthwiseConv2dNative", { x: dy, filter: sub }, convAttrs)
+          : call(be, "Conv2D", { x: dy, filter: sub }, convAttrs),
+      );
+      place.srcHeight = out.shape[1];
+      place.srcWidth = out.shape[2];
+      placePhase(heapF32(be), at(be, out), at(be, dx), place);
+      scratch.free(out);
+      scratch.free(sub);
+    }
+    return dx;
+  } catch (e) {
+    be.disposeData(dx.dataId);
+    throw e;
+  } finally {
+    scratch.dispose();
+  }
+}
+
+function conv2DBackpropInput({ inputs, attrs, backend }: Args): Info {
+  const { dy, filter } = inputs;
+  const info = conv2dInfo(attrs!.inputShape as number[], filter.shape, attrs!, false);
+  return inputGradByPhases(backend as BackendWasm, dy, filter, info, false);
+}
+
+/** Alternative Conv2DBackpropInput, `dx = col2im(dy · Wᵀ)`; kept for the bench comparison. */
+export function conv2DBackpropInputCol2im({ inputs, attrs, backend }: Args): Info {
+  const be = backend as BackendWasm;
+  const { dy, filter } = inputs;
+  const info = conv2dInfo(attrs!.inputShape as number[], filter.shape, attrs!, false);
+  const g = geometry(info);
+  const kkc = g.filterHeight * g.filterWidth * g.inChannels;
+  const Co = info.outChannels;
+  const scratch = new Scratch(be);
+  const dx = be.makeOutput(info.inShape, "float32");
+  try {
+    const wT = scratch.alloc([1, Co, kkc]);
+    const n = g.batch * g.outHeight * g.outWidth;
+    const dy3 = { ...dy, shape: [1, n, Co] };
+    let heap = heapF32(be);
+    transpose2d(heap, at(be, filter), at(be, wT), kkc, Co);
+    const col = scratch.keep(gemm(be, dy3, wT));
+    heap = heapF32(be);
+    heap.fill(0, at(be, dx), at(be, dx) + tf.util.sizeFromShape(info.inShape));
+    col2imAdd(heap, at(be, col), at(be, dx), g);
+    return dx;
+  } catch (e) {
+    be.disposeData(dx.dataId);
+    throw e;
+  } finally {
+    scratch.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise conv gradients. Filter [KH, KW, C, M]; dy channel c·M + m comes from input channel c.
+
+function depthwiseBackpropInput({ inputs, attrs, backend }: Args): Info {
+  const { dy, filter } = inputs;
+  const info = conv2dInfo(attrs!.inputShape as number[], filter.shape, attrs!, true);
+  return inputGradByPhases(backend as BackendWasm, dy, filter, info, true);
+}
+
+function depthwiseBackpropFilter({ inputs, attrs, backend }: Args): Info {
+  const be = backend as BackendWasm;
+  const { x, dy } = inputs;
+  const filterShape = attrs!.filterShape as number[];
+  const info = conv2dInfo(x.shape, filterShape, attrs!, true);
+  const g = geometry(info);
+  const [KH, KW, C, M] = filterShape;
+  const { batch: B, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW } = g;
+  const out = be.makeOutput(filterShape, "float32");
+  const heap = heapF32(be);
+  const x0 = at(be, x), dy0 = at(be, dy), o0 = at(be, out);
+  heap.fill(0, o0, o0 + KH * KW * C * M);
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const d = dy0 + ((b * OH + oh) * OW + ow) * C * M;
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * g.strideHeight - g.padTop + kh;
+          if (ih < 0 || ih >= H) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = ow * g.strideWidth - g.padLeft + kw;
+            if (iw < 0 || iw >= W) continue;
+            const xs = x0 + ((b * H + ih) * W + iw) * C;
+            const o = o0 + (kh * KW + kw) * C * M;
+            for (let c = 0; c < C; c++) {
+              const xv = heap[xs + c];
+              for (let m = 0; m < M; m++) heap[o + c * M + m] += xv * heap[d + c * M + m];
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// UnsortedSegmentSum: out[ids[i], ...] += x[i, ...]; ids outside [0, numSegments) are dropped.
+
+function unsortedSegmentSum({ inputs, attrs, backend }: Args): Info {
+  const be = backend as BackendWasm;
+  const { x, segmentIds } = inputs;
+  const numSegments = attrs!.numSegments as number;
+  const n = tf.util.sizeFromShape(segmentIds.shape);
+  const inner = tf.util.sizeFromShape(x.shape.slice(segmentIds.shape.length));
+  const out = be.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
+  const ids = be.typedArrayFromHeap(segmentIds);
+  const xs = be.typedArrayFromHeap(x);
+  const os = be.typedArrayFromHeap(out);
+  os.fill(0);
+  for (let i = 0; i < n; i++) {
+    const s = ids[i];
+    if (s < 0 || s >= numSegments) continue;
+    const src = i * inner, dst = s * inner;
+    for (let k = 0; k < inner; k++) os[dst + k] += xs[src + k];
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// BatchMatMul: stock wasm is fast only without transpose flags, so transpose operands first.
+
+function batchMatMul({ inputs, attrs, backend }: Args): Info {
+  const be = backend as BackendWasm;
+  let { a, b } = inputs;
+  const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+  if ((!transposeA && !transposeB) || a.dtype !== "float32" || b.dtype !== "float32") {
+    return call(be, "BatchMatMul", inputs, attrs);
+  }
+  const scratch = new Scratch(be);
+  try {
+    const flip = (t: Info): Info => {
+      const r = t.shape.length;
+      const rows = t.shape[r - 2], cols = t.shape[r - 1];
+      const batch = tf.util.sizeFromShape(t.shape.slice(0, -2));
+      const tT = scratch.alloc([...t.shape.slice(0, -2), cols, rows]);
+      const heap = heapF32(be);
+      const s0 = at(be, t), d0 = at(be, tT);
+      for (let i = 0; i < batch; i++) {
+        transpose2d(heap, s0 + i * rows * cols, d0 + i * rows * cols, rows, cols);
+      }
+      return tT;
+    };
+    if (transposeA) a = flip(a);
+    if (transposeB) b = flip(b);
+    return call(be, "BatchMatMul", { a, b }, { transposeA: false, transposeB: false });
+  } finally {
+    scratch.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const KERNELS: [string, (args: Args) => Info][] = [
+  ["Conv2DBackpropFilter", conv2DBackpropFilter],
+  ["Conv2DBackpropInput", conv2DBackpropInput],
+  ["DepthwiseConv2dNativeBackpropInput", depthwiseBackpropInput],
+  ["DepthwiseConv2dNativeBackpropFilter", depthwiseBackpropFilter],
+  ["UnsortedSegmentSum", unsortedSegmentSum],
+  ["BatchMatMul", batchMatMul],
+];
+
+/** Our kernel configs, built once, so that registration and the bench use the same objects. */
+const ours = new Map<string, tf.KernelConfig>();
+
+/**
+ * Registers our kernels for backend "wasm", replacing the stock ones of the same name (whose
+ * configs are saved first). The wasm backend's module must already be imported — otherwise its
+ * own later registration would overwrite ours. Idempotent; returns the kernel names.
+ */
+export function registerWasmKernels(): string[] {
+  for (const [name, fn] of KERNELS) {
+    const current = tf.getKernel(name, "wasm");
+    if (!ours.has(name)) {
+      if (current != null) stock.set(name, current);
+      const original = stock.get(name);
+      ours.set(name, {
+        kernelName: name,
+        backendName: "wasm",
+        // Our kernels call the stock one (BatchMatMul) or the bench may switch back to it, so
+        // its one-time setup (binding the wasm function) must still run.
+        setupFunc: original?.setupFunc,
+        kernelFunc: fn as unknown as tf.KernelFunc,
+      });
+    }
+    if (current === ours.get(name)) continue;
+    if (current != null) tf.unregisterKernel(name, "wasm");
+    tf.registerKernel(ours.get(name)!);
+  }
+  return KERNELS.map(([name]) => name);
+}
+
+/**
+ * Switches one kernel between our implementation (`"fast"`) and the saved stock wasm one
+ * (`"stock"`), for benchmarks. Returns false if that variant does not exist (e.g. stock
+ * Conv2DBackpropFilter). The wasm backend must be initialized.
+ */
+export function useKernelVariant(name: string, variant: "fast" | "stock"): boolean {
+  const config = variant === "fast" ? ours.get(name) : stock.get(name);
+  if (config == null) return false;
+  if (tf.getKernel(name, "wasm") != null) tf.unregisterKernel(name, "wasm");
+  tf.registerKernel(config);
+  config.setupFunc?.(tf.findBackend("wasm") as unknown as object);
+  return true;
+}

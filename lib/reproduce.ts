@@ -12,6 +12,7 @@ type PaperMain = (argv: string[]) => Promise<void>;
 /** Paper name → loader of its script's `main`. Static imports keep the module graph analyzable. */
 export const PAPERS: Record<string, () => Promise<PaperMain>> = {
   gan: async () => (await import("../papers/gan.ts")).main,
+  toys: async () => (await import("../papers/toys.ts")).main,
 };
 
 /** Dispatches `argv[0]` to its paper script with the remaining flags. */

@@ -34,6 +34,7 @@ import { join } from "node:path";
 import { saveGrid } from "../lib/image.ts";
 import { epochGridPath, plotLosses, progressFigures } from "../lib/figures.ts";
 import { UserError } from "../lib/fsutil.ts";
+import { writeReport } from "../lib/report.ts";
 
 /** Hyperparameters; defaults are the reference implementation's argparse defaults. */
 export interface GanConfig {
@@ -288,6 +289,7 @@ export async function main(argv: string[]): Promise<void> {
 
   await writeFigures(run, G, fixedZ, cfg);
   await run.finish();
+  await writeReport(run.dir);
   console.error(`[gan] done: ${run.dir}`);
 }
 

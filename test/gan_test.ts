@@ -69,6 +69,7 @@ Deno.test("gan --quick writes every figure, valid PNG/JSON/SVG", async () => {
     assert.equal(img.width, 152, f);
     assert.equal(img.height, 152, f);
   }
+  assert.match(await Deno.readTextFile(join(runA, "index.html")), /<h2>Figures<\/h2>/);
   const series = decodePng(await Deno.readFile(join(runA, "epoch_series.png")));
   assert.equal(series.width, 152 * 2 + 4);
   const apng = await Deno.readFile(join(runA, "progress.png"));

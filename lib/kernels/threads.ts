@@ -63,7 +63,10 @@ export async function enableWasmThreads(threads = 2): Promise<WasmThreadsResult>
   // deno-lint-ignore no-explicit-any
   let NodeWorker: any = null;
   const makeWorkerClass = (
-    Base: new (src: string, opts: object) => { postMessage: Post; unref(): void },
+    Base: new (src: string, opts: object) => {
+      postMessage(msg: unknown, transfer?: unknown): void;
+      unref(): void;
+    },
   ) =>
     class extends Base {
       constructor(_blobUrl: string) {
@@ -107,5 +110,3 @@ export async function enableWasmThreads(threads = 2): Promise<WasmThreadsResult>
   }
   return { threads: wasmBackend.getThreadsCount(), error };
 }
-
-type Post = (msg: unknown, transfer?: unknown) => void;

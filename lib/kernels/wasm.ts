@@ -50,7 +50,7 @@ import {
 } from "./layout.ts";
 
 type Info = tf.TensorInfo;
-type Args = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
+type Args = { inputs: Record<string, Info>; attrs?: tf.NamedAttrMap; backend: unknown };
 
 /** The stock wasm kernel configs we replaced, saved so ours can call them and the bench can
  * switch back. Filled once, by {@link registerWasmKernels}. */
@@ -74,7 +74,8 @@ function call(
 /** A Float32Array over the whole wasm heap. Re-create it after any allocation: growing the
  * memory replaces the underlying buffer. */
 function heapF32(backend: BackendWasm): Float32Array {
-  return new Float32Array(backend.wasm.HEAPU8.buffer);
+  // The module's .d.ts omits the Emscripten heap views, which tfjs itself uses the same way.
+  return new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer);
 }
 
 /** Element offset of a float32 tensor in {@link heapF32}. */

@@ -1,0 +1,248 @@
+/**
+ * Correctness of the wasm training kernels (lib/kernels): every kernel we register is compared
+ * with the tfjs cpu backend on random shapes, and the filter gradient is also checked against
+ * central finite differences of a float64 convolution written out here.
+ */
+import assert from "node:assert/strict";
+import { tf } from "../lib/tf.ts";
+import { Rng } from "../lib/random.ts";
+import { registerFastKernels } from "../lib/kernels/mod.ts";
+
+const registered = registerFastKernels();
+
+/** Runs `f` on `backend` and returns its outputs as plain arrays. */
+async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const outs = tf.tidy(f);
+  const data = outs.map((t) => t.dataSync() as Float32Array);
+  tf.dispose(outs);
+  return data;
+}
+
+/** Asserts `got` ≈ `want` elementwise, with an fp32 tolerance scaled by the magnitude of `want`. */
+function assertClose(got: Float32Array, want: Float32Array, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  let scale = 1;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    assert.ok(err <= 2e-5 * scale, `${what}: element ${i} is ${got[i]}, cpu says ${want[i]}`);
+  }
+}
+
+/** Runs `f` on cpu and wasm and compares all outputs. */
+async function compare(what: string, f: () => tf.Tensor[]): Promise<void> {
+  const want = await on("cpu", f);
+  const got = await on("wasm", f);
+  want.forEach((w, i) => assertClose(got[i], w, `${what} [output ${i}]`));
+}
+
+const rng = new Rng(7, "kernels-test");
+type Pad = "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]];
+
+interface ConvCase {
+  batch: number;
+  h: number;
+  w: number;
+  ci: number;
+  co: number;
+  k: number;
+  s: number;
+  pad: Pad;
+}
+
+const explicit = (t: number, b: number, l: number, r: number): Pad => [[0, 0], [t, b], [l, r], [
+  0,
+  0,
+]];
+
+const CONV_CASES: ConvCase[] = [
+  { batch: 1, h: 7, w: 5, ci: 2, co: 3, k: 3, s: 1, pad: "same" },
+  { batch: 3, h: 7, w: 5, ci: 2, co: 3, k: 3, s: 2, pad: "same" },
+  { batch: 3, h: 7, w: 5, ci: 3, co: 4, k: 3, s: 2, pad: "valid" },
+  { batch: 1, h: 8, w: 8, ci: 4, co: 2, k: 4, s: 2, pad: "same" },
+  { batch: 3, h: 9, w: 7, ci: 2, co: 5, k: 4, s: 2, pad: explicit(1, 1, 1, 1) },
+  { batch: 3, h: 7, w: 5, ci: 3, co: 2, k: 5, s: 2, pad: "same" },
+  { batch: 1, h: 7, w: 5, ci: 3, co: 2, k: 5, s: 1, pad: "valid" },
+  { batch: 3, h: 10, w: 9, ci: 2, co: 3, k: 3, s: 3, pad: explicit(0, 2, 2, 1) },
+  { batch: 3, h: 8, w: 6, ci: 2, co: 3, k: 1, s: 2, pad: "valid" },
+  { batch: 2, h: 16, w: 16, ci: 8, co: 16, k: 4, s: 2, pad: "same" },
+];
+
+const label = (c: ConvCase) =>
+  `b${c.batch} ${c.h}x${c.w}x${c.ci}->${c.co} k${c.k} s${c.s} ${JSON.stringify(c.pad)}`;
+
+Deno.test("registerFastKernels registers the four missing kernels and is idempotent", () => {
+  for (
+    const k of [
+      "Conv2DBackpropFilter",
+      "DepthwiseConv2dNativeBackpropInput",
+      "DepthwiseConv2dNativeBackpropFilter",
+      "UnsortedSegmentSum",
+    ]
+  ) {
+    assert.ok(registered.includes(k), k);
+    assert.ok(tf.getKernel(k, "wasm") != null, `${k} registered`);
+  }
+  const before = tf.getKernel("Conv2DBackpropFilter", "wasm");
+  assert.deepEqual(registerFastKernels(), registered);
+  assert.equal(tf.getKernel("Conv2DBackpropFilter", "wasm"), before);
+});
+
+Deno.test("conv2d input and filter gradients match cpu", async () => {
+  for (const c of CONV_CASES) {
+    const x = rng.randn([c.batch, c.h, c.w, c.ci]) as tf.Tensor4D;
+    const w = rng.randn([c.k, c.k, c.ci, c.co]) as tf.Tensor4D;
+    const outShape = tf.conv2d(x, w, c.s, c.pad).shape;
+    const dy = rng.randn(outShape);
+    await compare(label(c), () => {
+      const f = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad), dy));
+      return tf.grads(f)([x, w]);
+    });
+    tf.dispose([x, w, dy]);
+  }
+});
+
+Deno.test("conv2dTranspose forward and gradients (DCGAN generator layer) match cpu", async () => {
+  const cases = [
+    { batch: 3, h: 4, w: 4, ci: 5, co: 3, k: 4, s: 2, pad: "same" as const },
+    { batch: 1, h: 7, w: 5, ci: 4, co: 2, k: 3, s: 2, pad: "same" as const },
+    { batch: 2, h: 7, w: 7, ci: 8, co: 4, k: 4, s: 2, pad: explicit(1, 1, 1, 1) },
+    { batch: 3, h: 3, w: 3, ci: 6, co: 2, k: 5, s: 1, pad: "valid" as const },
+  ];
+  for (const c of cases) {
+    // z: [B, h, w, ci] is the layer input; the filter is [k, k, co, ci] (out channels first).
+    const z = rng.randn([c.batch, c.h, c.w, c.ci]) as tf.Tensor4D;
+    const w = rng.randn([c.k, c.k, c.co, c.ci]) as tf.Tensor4D;
+    const ho = c.pad === "valid" ? (c.h - 1) * c.s + c.k : c.h * c.s;
+    const wo = c.pad === "valid" ? (c.w - 1) * c.s + c.k : c.w * c.s;
+    const outShape: [number, number, number, number] = [c.batch, ho, wo, c.co];
+    const dy = rng.randn(outShape);
+    await compare(`transpose ${JSON.stringify(c)}`, () => {
+      const f = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, outShape, c.s, c.pad);
+      const [gz, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b), dy)))([
+        z,
+        w,
+      ]);
+      return [f(z, w), gz, gw];
+    });
+    tf.dispose([z, w, dy]);
+  }
+});
+
+Deno.test("depthwise conv gradients match cpu", async () => {
+  const cases = [
+    { batch: 3, h: 7, w: 5, c: 3, m: 1, k: 3, s: 1, pad: "same" as Pad },
+    { batch: 1, h: 7, w: 5, c: 2, m: 2, k: 3, s: 2, pad: "same" as Pad },
+    { batch: 3, h: 8, w: 9, c: 4, m: 1, k: 4, s: 2, pad: "valid" as Pad },
+    { batch: 2, h: 9, w: 9, c: 2, m: 3, k: 5, s: 2, pad: explicit(2, 2, 1, 2) },
+  ];
+  for (const c of cases) {
+    const x = rng.randn([c.batch, c.h, c.w, c.c]) as tf.Tensor4D;
+    const w = rng.randn([c.k, c.k, c.c, c.m]) as tf.Tensor4D;
+    const outShape = tf.depthwiseConv2d(x, w, c.s, c.pad).shape;
+    const dy = rng.randn(outShape);
+    await compare(`depthwise ${JSON.stringify(c)}`, () => {
+      const f = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad), dy));
+      return tf.grads(f)([x, w]);
+    });
+    tf.dispose([x, w, dy]);
+  }
+});
+
+Deno.test("unsortedSegmentSum and the gather (embedding) gradient match cpu", async () => {
+  const x = rng.randn([12, 3, 2]);
+  const ids = tf.tensor1d([0, 4, 4, 1, 0, 3, 3, 3, 0, 1, 4, 2], "int32");
+  const table = rng.randn([10, 6]);
+  const labels = tf.tensor1d([3, 3, 0, 9, 5, 3, 1], "int32");
+  const dy = rng.randn([7, 6]);
+  const xi = tf.tensor2d([[1, 2], [3, 4], [5, 6]], [3, 2], "int32");
+  await compare("unsortedSegmentSum", () => [
+    tf.unsortedSegmentSum(x, ids, 6),
+    tf.unsortedSegmentSum(x, ids, 3), // ids >= numSegments are dropped
+    tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, labels), dy)))(table),
+    tf.cast(tf.unsortedSegmentSum(xi, tf.tensor1d([1, 1, 0], "int32"), 2), "float32"),
+  ]);
+  tf.dispose([x, ids, table, labels, dy, xi]);
+});
+
+Deno.test("matMul with transposes (dense-layer gradients) matches cpu", async () => {
+  const a = rng.randn([5, 7]), b = rng.randn([7, 3]), bt = rng.randn([3, 7]), at = rng.randn([7, 5]);
+  const a3 = rng.randn([2, 5, 7]), b3t = rng.randn([2, 3, 7]);
+  const dy = rng.randn([5, 3]);
+  await compare("matMul", () => [
+    tf.matMul(a, b),
+    tf.matMul(at, b, true, false),
+    tf.matMul(a, bt, false, true),
+    tf.matMul(at, bt, true, true),
+    tf.matMul(a3, b3t, false, true),
+    ...tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.matMul(p, q), dy)))([a, b]),
+  ]);
+  tf.dispose([a, b, bt, at, a3, b3t, dy]);
+});
+
+/** L(w) = Σ conv2d(x, w) · dy in float64, straight from the definition (an independent reference). */
+function lossF64(
+  x: Float32Array,
+  w: Float64Array,
+  dy: Float32Array,
+  [B, H, W, C]: number[],
+  [K, Co]: number[],
+  s: number,
+  [pt, pl]: number[],
+  [OH, OW]: number[],
+): number {
+  let total = 0;
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        for (let co = 0; co < Co; co++) {
+          let y = 0;
+          for (let kh = 0; kh < K; kh++) {
+            for (let kw = 0; kw < K; kw++) {
+              const ih = oh * s - pt + kh, iw = ow * s - pl + kw;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              for (let c = 0; c < C; c++) {
+                y += x[((b * H + ih) * W + iw) * C + c] * w[((kh * K + kw) * C + c) * Co + co];
+              }
+            }
+          }
+          total += y * dy[((b * OH + oh) * OW + ow) * Co + co];
+        }
+      }
+    }
+  }
+  return total;
+}
+
+Deno.test("conv2d filter gradient on wasm matches central finite differences", async () => {
+  const [B, H, W, C, K, Co, s] = [2, 5, 4, 2, 3, 3, 2];
+  // 'same' with stride 2: out = ceil(5/2) x ceil(4/2); total pad rows = (3-1)*2+3-5 = 2 -> top 1,
+  // cols = (2-1)*2+3-4 = 1 -> left 0.
+  const [OH, OW, pt, pl] = [3, 2, 1, 0];
+  const x = rng.normalArray(B * H * W * C);
+  const w = rng.normalArray(K * K * C * Co);
+  const dy = rng.normalArray(B * OH * OW * Co);
+  await tf.setBackend("wasm");
+  const [dw] = tf.tidy(() => {
+    const xt = tf.tensor4d(x, [B, H, W, C]);
+    const dyt = tf.tensor4d(dy, [B, OH, OW, Co]);
+    const f = (wt: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(xt, wt as tf.Tensor4D, s, "same"), dyt));
+    return [tf.grad(f)(tf.tensor4d(w, [K, K, C, Co]))];
+  }).map((t) => t.dataSync());
+  const h = 1e-3;
+  const w64 = Float64Array.from(w);
+  for (let i = 0; i < w64.length; i++) {
+    const orig = w64[i];
+    w64[i] = orig + h;
+    const up = lossF64(x, w64, dy, [B, H, W, C], [K, Co], s, [pt, pl], [OH, OW]);
+    w64[i] = orig - h;
+    const down = lossF64(x, w64, dy, [B, H, W, C], [K, Co], s, [pt, pl], [OH, OW]);
+    w64[i] = orig;
+    const fd = (up - down) / (2 * h);
+    assert.ok(Math.abs(dw[i] - fd) <= 1e-4 * Math.max(1, Math.abs(fd)), `dw[${i}] ${dw[i]} vs ${fd}`);
+  }
+});

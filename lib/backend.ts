@@ -11,8 +11,7 @@
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { tf } from "./tf.ts";
-import "@tensorflow/tfjs-backend-wasm";
-import { registerWasmMatMul as registerFastKernels } from "./kernels/wasm_matmul.ts"; // TEMP until kernels/mod.ts
+import { registerFastKernels } from "./kernels/mod.ts";
 import { UserError } from "./fsutil.ts";
 
 /** Names accepted by `--backend`. */

@@ -1,6 +1,6 @@
 /**
- * `deno task check <paper> [run-dir]`: compares a run with the committed reference in
- * `results/<paper>/reference/` and prints a pass/fail table.
+ * `deno task check <paper> [run-dir]`: compares a run with the committed reference for the same
+ * configuration, `results/<paper>/reference/<quick|paper>/`, and prints a pass/fail table.
  *
  * - Same backend, seed and config as the reference: every reference PNG must be byte-identical
  *   (our runs are deterministic per backend), and every metric equal.
@@ -116,6 +116,11 @@ export async function compareRuns(refDir: string, runDir: string): Promise<Check
   return rows;
 }
 
+/** Which committed reference a run is compared with: its config family, from the run id. */
+export function referenceKind(m: { runId: string }): "quick" | "paper" {
+  return m.runId.startsWith("quick") ? "quick" : "paper";
+}
+
 function fmt(x: number): string {
   return Number.isInteger(x) ? String(x) : x.toPrecision(4);
 }
@@ -137,16 +142,17 @@ if (import.meta.main) {
     if (!paper) {
       console.log(
         "type-check passed. `deno task check <paper> [run-dir]` compares a run with " +
-          "results/<paper>/reference/.",
+          "results/<paper>/reference/<quick|paper>/.",
       );
       return;
     }
-    const refDir = join("results", paper, "reference");
-    if (!(await exists(join(refDir, "manifest.json")))) {
-      throw new UserError(`no reference for ${paper} (expected ${refDir}/manifest.json)`);
-    }
     const runDir = dir ?? await latestRun(paper);
     if (!runDir) throw new UserError(`no run of ${paper} under results/${paper}/; pass a run dir`);
+    const kind = referenceKind(await Run.readManifest(runDir));
+    const refDir = join("results", paper, "reference", kind);
+    if (!(await exists(join(refDir, "manifest.json")))) {
+      throw new UserError(`no reference for the ${kind} config of ${paper} (expected ${refDir}/)`);
+    }
     const rows = await compareRuns(refDir, runDir);
     console.log(`${paper}: ${runDir} vs ${refDir}\n${formatTable(rows)}`);
     const failed = rows.filter((r) => !r.pass).length;

@@ -83,3 +83,9 @@ Deno.test("cite: paper BibTeX, suite BibTeX with commit, and the manifest line",
   );
   assert.match(suiteBibtex('title: "T"\nversion: 1.2.3\ndate-released: 2026-11-23\n'), /version = \{1\.2\.3\}[\s\S]*year\s+= \{2026\}/);
 });
+
+Deno.test("referenceKind: quick runs are compared with the quick reference", async () => {
+  const { referenceKind } = await import("../lib/compare.ts");
+  assert.equal(referenceKind({ runId: "quick-mnist-seed0-wasm" }), "quick");
+  assert.equal(referenceKind({ runId: "paper-mnist-seed0-wasm" }), "paper");
+});

@@ -39,7 +39,7 @@ export interface SpectralNormOptions {
 
 /** x / max(‖x‖₂, eps) for a vector. */
 function normalize(x: tf.Tensor, eps: number): tf.Tensor {
-  return tf.div(x, tf.maximum(tf.norm(x), eps));
+  return tf.div(x, tf.maximum(tf.sqrt(tf.sum(tf.square(x))), eps));
 }
 
 /**
@@ -83,7 +83,7 @@ export class SpectralNorm<L extends SpectralNormLayer> extends Module {
     tf.tidy(() => {
       const mT = this.matrixT();
       const v = normalize(tf.matMul(mT, tf.reshape(this.u, [-1, 1])), this.eps); // Mᵀũ
-      const u = normalize(tf.matMul(v, mT, true, false), this.eps); // (Mṽ)ᵀ = ṽᵀMᵀ
+      const u = normalize(tf.matMul(tf.reshape(v, [1, -1]), mT), this.eps); // (Mṽ)ᵀ = ṽᵀMᵀ
       this.v.assign(tf.reshape(v, [-1]));
       this.u.assign(tf.reshape(u, [-1]));
     });

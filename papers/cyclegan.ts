@@ -34,7 +34,14 @@
  */
 import { tf } from "../lib/tf.ts";
 import { Rng } from "../lib/random.ts";
-import { constantInit, Conv2d, ConvTranspose2d, loadStateDict, Module, normalInit } from "../lib/nn.ts";
+import {
+  constantInit,
+  Conv2d,
+  ConvTranspose2d,
+  loadStateDict,
+  Module,
+  normalInit,
+} from "../lib/nn.ts";
 import { Adam } from "../lib/optim.ts";
 import { type ExperimentSpec, startExperiment, TrainLoop } from "../lib/experiment.ts";
 import { l1, lsgan } from "../lib/losses.ts";
@@ -195,9 +202,28 @@ export function loadSizeFor(size: number): number {
 // ---------------------------------------------------------------------------------------------
 // Layers
 
-/** Reflection padding of `p` pixels on each side of H and W (PyTorch's ReflectionPad2d). */
+/**
+ * Reflection padding of `p` pixels on each side of H and W (PyTorch's ReflectionPad2d): row −i is
+ * row i, row H − 1 + i is row H − 1 − i. Built from slice, reverse and concat rather than
+ * `tf.mirrorPad`, whose gradient in tfjs 4.22 only returns the centre of dy and drops the
+ * reflected borders' contributions (measured against finite differences in
+ * test/cyclegan_test.ts) — every padded conv of the generator would get wrong gradients.
+ */
 export function reflectPad(x: tf.Tensor4D, p: number): tf.Tensor4D {
-  return tf.mirrorPad(x, [[0, 0], [p, p], [p, p], [0, 0]], "reflect");
+  return tf.tidy(() => {
+    const padAxis = (t: tf.Tensor4D, axis: 1 | 2): tf.Tensor4D => {
+      const n = t.shape[axis];
+      if (p >= n) throw new Error(`reflectPad: padding ${p} needs more than ${n} pixels`);
+      const part = (start: number) => {
+        const begin = [0, 0, 0, 0], size = [-1, -1, -1, -1];
+        begin[axis] = start;
+        size[axis] = p;
+        return tf.reverse(tf.slice(t, begin, size), axis);
+      };
+      return tf.concat([part(1), t, part(n - 1 - p)], axis);
+    };
+    return padAxis(padAxis(x, 1), 2);
+  });
 }
 
 /**
@@ -279,7 +305,14 @@ export class ResnetGenerator extends Module {
   readonly up: ConvTranspose2dOutPad[] = [];
   readonly last: Conv2d;
 
-  constructor(rng: Rng, inChannels: number, outChannels: number, ngf: number, nBlocks: number, gain: number) {
+  constructor(
+    rng: Rng,
+    inChannels: number,
+    outChannels: number,
+    ngf: number,
+    nBlocks: number,
+    gain: number,
+  ) {
     super();
     const init = initOpts(gain);
     this.first = this.child("first", new Conv2d(rng, inChannels, ngf, 7, 1, 0, init));
@@ -325,7 +358,9 @@ export class PatchDiscriminator extends Module {
     let prev = inChannels;
     for (let n = 0; n <= nLayers; n++) {
       const c = ndf * Math.min(2 ** n, 8);
-      this.convs.push(this.child(`conv${n}`, new Conv2d(rng, prev, c, 4, n < nLayers ? 2 : 1, 1, init)));
+      this.convs.push(
+        this.child(`conv${n}`, new Conv2d(rng, prev, c, 4, n < nLayers ? 2 : 1, 1, init)),
+      );
       prev = c;
     }
     this.convs.push(this.child(`conv${nLayers + 1}`, new Conv2d(rng, prev, 1, 4, 1, 1, init)));
@@ -373,7 +408,11 @@ export class ImagePool extends Module {
 
   constructor(readonly size: number, height: number, width: number, channels: number) {
     super();
-    this.images = this.param("images", tf.zeros([Math.max(size, 1), height, width, channels]), false);
+    this.images = this.param(
+      "images",
+      tf.zeros([Math.max(size, 1), height, width, channels]),
+      false,
+    );
     this.count = this.param("count", tf.scalar(0), false);
   }
 
@@ -416,7 +455,12 @@ export class ImagePool extends Module {
  * the reference that step the scheduler at the *start* of each epoch use λ(k + 1), one epoch
  * earlier, so their last epoch runs at lr 0.)
  */
-export function lrLambda(epoch: number, nEpochs: number, nEpochsDecay: number, epochCount = 1): number {
+export function lrLambda(
+  epoch: number,
+  nEpochs: number,
+  nEpochsDecay: number,
+  epochCount = 1,
+): number {
   return 1 - Math.max(0, epoch + epochCount - nEpochs) / (nEpochsDecay + 1);
 }
 
@@ -467,7 +511,10 @@ function padTo32(pixels: Uint8Array, n: number): Uint8Array {
   const out = new Uint8Array(n * 32 * 32);
   for (let i = 0; i < n; i++) {
     for (let y = 0; y < 28; y++) {
-      out.set(pixels.subarray((i * 28 + y) * 28, (i * 28 + y + 1) * 28), i * 1024 + (y + 2) * 32 + 2);
+      out.set(
+        pixels.subarray((i * 28 + y) * 28, (i * 28 + y + 1) * 28),
+        i * 1024 + (y + 2) * 32 + 2,
+      );
     }
   }
   return out;
@@ -528,7 +575,9 @@ export function folderDomains(ds: ImageDataset, limit?: number): Domains {
   const idx: number[][] = [[], []];
   for (let i = 0; i < ds.n; i++) idx[ds.labels![i]].push(i);
   if (idx[0].length === 0 || idx[1].length === 0) {
-    throw new UserError(`cyclegan: domain ${idx[0].length === 0 ? "A" : "B"} is empty in ${ds.source}`);
+    throw new UserError(
+      `cyclegan: domain ${idx[0].length === 0 ? "A" : "B"} is empty in ${ds.source}`,
+    );
   }
   const cap = (a: number[]) => a.slice(0, limit ?? a.length);
   return { A: subset(ds, cap(idx[0]), "A"), B: subset(ds, cap(idx[1]), "B") };
@@ -565,17 +614,8 @@ export function cropFlipBatch(
   return tf.tensor4d(out, [indices.length, size, size, C]);
 }
 
-/** The first `n` images of a domain, unaugmented, in [−1, 1]. */
-function firstImages(ds: ImageDataset, n: number): tf.Tensor4D {
-  const k = Math.min(n, ds.n);
-  const per = ds.height * ds.width * ds.channels;
-  const out = new Float32Array(k * per);
-  for (let i = 0; i < k * per; i++) out[i] = ds.pixels[i] / 127.5 - 1;
-  return tf.tensor4d(out, [k, ds.height, ds.width, ds.channels]);
-}
-
 /** Loads the test domains at the crop size (the reference tests at load = crop size, no flip). */
-async function loadTestDomains(cfg: CycleGanConfig, train: Domains): Promise<Domains> {
+async function loadTestDomains(cfg: CycleGanConfig, train: Domains | null): Promise<Domains> {
   const dataDir = cfg.dataDir ?? undefined;
   if (cfg.dataset === "mnist") {
     return mnistDomains(await loadDataset("mnist", { split: "test", dataDir }));
@@ -591,7 +631,7 @@ async function loadTestDomains(cfg: CycleGanConfig, train: Domains): Promise<Dom
     });
     return folderDomains(test);
   } catch (e) {
-    if (!(e instanceof UserError) || !/no test split/.test(e.message)) throw e;
+    if (!(e instanceof UserError) || !/no test split/.test(e.message) || !train) throw e;
     console.error(`[cyclegan] no test split under ${dataDir}; figures use training images`);
     const resized = (d: ImageDataset): ImageDataset => {
       const k = Math.min(d.n, cfg.evalImages);
@@ -648,11 +688,18 @@ export const SPEC: ExperimentSpec<CycleGanConfig> = {
     let cfg = dataset === base.dataset ? base : args.quick ? QUICK_FOLDER_CONFIG : FOLDER_CONFIG;
     const size = intFlag("size", args.extra.size);
     if (size !== undefined) {
-      if (dataset === "mnist") throw new UserError("--size applies to --dataset folder only (MNIST is 32×32)");
+      if (dataset === "mnist") {
+        throw new UserError("--size applies to --dataset folder only (MNIST is 32×32)");
+      }
       if (size % 4 !== 0 || patchOutputSize(size, cfg.nLayersD) < 1) {
         throw new UserError(`--size must be a multiple of 4 and at least 24, got ${size}`);
       }
-      cfg = { ...cfg, imageSize: size, loadSize: loadSizeFor(size), nBlocks: args.quick ? cfg.nBlocks : size >= 256 ? 9 : 6 };
+      cfg = {
+        ...cfg,
+        imageSize: size,
+        loadSize: loadSizeFor(size),
+        nBlocks: args.quick ? cfg.nBlocks : size >= 256 ? 9 : 6,
+      };
     }
     const epochs = args.epochs;
     return {
@@ -734,11 +781,13 @@ export async function main(argv: string[]): Promise<void> {
     checkpointEvery: cfg.checkpointEvery,
     maxSteps: args.maxSteps,
   });
-  const gridA = firstImages(test.A, cfg.gridImages), gridB = firstImages(test.B, cfg.gridImages);
+  const gridIdx = Array.from({ length: Math.min(cfg.gridImages, test.A.n, test.B.n) }, (_, i) => i);
+  const gridA = imagesAt(test.A, gridIdx), gridB = imagesAt(test.B, gridIdx);
   const gVars = [...G_A.trainableVariables(), ...G_B.trainableVariables()];
   const dVars = [...D_A.trainableVariables(), ...D_B.trainableVariables()];
   const lamIdt = cfg.lambdaIdentity;
-  let order = new Int32Array(0), pairB = new Int32Array(0), orderEpoch = -1;
+  let order: Int32Array = new Int32Array(0), pairB: Int32Array = new Int32Array(0);
+  let orderEpoch = -1;
 
   while (loop.running) {
     if (orderEpoch !== loop.epoch) {
@@ -757,33 +806,41 @@ export async function main(argv: string[]): Promise<void> {
     const realA = cropFlipBatch(A, idxA, size, cfg.flip, augment);
     const realB = cropFlipBatch(B, idxB, size, cfg.flip, augment);
     const losses = tf.tidy(() => {
-      // G_A and G_B together (D's gradients are not taken here).
-      let fakeA: tf.Tensor4D | null = null, fakeB: tf.Tensor4D | null = null;
-      const terms: tf.Scalar[] = [];
+      // Tensors needed after their gradient tape closes: the fakes (for D) and the loss terms.
+      const out: Record<string, tf.Tensor> = {};
+      const save = <T extends tf.Tensor>(name: string, t: T): T => {
+        out[name] = tf.keep(t);
+        return t;
+      };
+      // G_A and G_B together; only their variables get gradients.
       const g = tf.variableGrads(() => {
-        fakeB = tf.keep(G_A.apply(realA));
-        fakeA = tf.keep(G_B.apply(realB));
-        const recA = G_B.apply(fakeB), recB = G_A.apply(fakeA);
-        const idtA = l1(G_A.apply(realB), realB).mul(cfg.lambdaB * lamIdt) as tf.Scalar;
-        const idtB = l1(G_B.apply(realA), realA).mul(cfg.lambdaA * lamIdt) as tf.Scalar;
-        const advA = lsgan(D_A.apply(fakeB), 1), advB = lsgan(D_B.apply(fakeA), 1);
-        const cycA = l1(recA, realA).mul(cfg.lambdaA) as tf.Scalar;
-        const cycB = l1(recB, realB).mul(cfg.lambdaB) as tf.Scalar;
-        terms.push(...[advA, cycA, idtA, advB, cycB, idtB].map((t) => tf.keep(t)));
-        return tf.addN([advA, advB, cycA, cycB, idtA, idtB]) as tf.Scalar;
+        const fakeB = save("fakeB", G_A.apply(realA)), fakeA = save("fakeA", G_B.apply(realB));
+        const terms = [
+          save("G_A", lsgan(D_A.apply(fakeB), 1)),
+          save("G_B", lsgan(D_B.apply(fakeA), 1)),
+          save("cycle_A", tf.mul(l1(G_B.apply(fakeB), realA), cfg.lambdaA)),
+          save("cycle_B", tf.mul(l1(G_A.apply(fakeA), realB), cfg.lambdaB)),
+          // G_A should leave B images unchanged, G_B A images (§5.2).
+          save("idt_A", tf.mul(l1(G_A.apply(realB), realB), cfg.lambdaB * lamIdt)),
+          save("idt_B", tf.mul(l1(G_B.apply(realA), realA), cfg.lambdaA * lamIdt)),
+        ];
+        return tf.addN(terms) as tf.Scalar;
       }, gVars);
       optG.step(gVars, gVars.map((v) => g.grads[v.name]));
-      // D_A on real B vs the history of G_A(A); D_B on real A vs that of G_B(B). Halved.
-      const histB = pool_B.query(fakeB!, poolRng), histA = pool_A.query(fakeA!, poolRng);
-      let dA: tf.Scalar | null = null, dB: tf.Scalar | null = null;
+      // D_A: real B vs the history of G_A(A); D_B: real A vs that of G_B(B); each loss halved.
+      const histB = pool_B.query(out.fakeB as tf.Tensor4D, poolRng);
+      const histA = pool_A.query(out.fakeA as tf.Tensor4D, poolRng);
+      const half = (real: tf.Tensor, fake: tf.Tensor) =>
+        tf.mul(tf.add(lsgan(real, 1), lsgan(fake, 0)), 0.5);
       const d = tf.variableGrads(() => {
-        dA = tf.keep(tf.mul(tf.add(lsgan(D_A.apply(realB), 1), lsgan(D_A.apply(histB), 0)), 0.5));
-        dB = tf.keep(tf.mul(tf.add(lsgan(D_B.apply(realA), 1), lsgan(D_B.apply(histA), 0)), 0.5));
+        const dA = save("D_A", half(D_A.apply(realB), D_A.apply(histB)));
+        const dB = save("D_B", half(D_B.apply(realA), D_B.apply(histA)));
         return tf.add(dA, dB) as tf.Scalar;
       }, dVars);
       optD.step(dVars, dVars.map((v) => d.grads[v.name]));
-      const [advA, cycA, idtA, advB, cycB, idtB] = terms;
-      return tf.stack([dA!, advA, cycA, idtA, dB!, advB, cycB, idtB]);
+      const stacked = tf.stack(LOSS_NAMES.map((k) => out[k]));
+      tf.dispose(Object.values(out));
+      return stacked;
     });
     const v = losses.dataSync();
     tf.dispose([losses, realA, realB]);
@@ -831,11 +888,12 @@ async function saveTranslations(
 ): Promise<void> {
   const rows = tf.tidy(() => {
     const k = Math.min(a.shape[0], b.shape[0]);
-    const ra = a.slice(0, k), rb = b.slice(0, k);
+    const ra = tf.slice(a, 0, k), rb = tf.slice(b, 0, k);
     const fb = G_A.apply(ra), fa = G_B.apply(rb);
     const cols = [ra, fb, G_B.apply(fb), rb, fa, G_A.apply(fa)];
     // Interleave: image (row r, column c) at index 6r + c.
-    return tf.reshape(tf.stack(cols, 1), [k * 6, ...a.shape.slice(1)]) as tf.Tensor4D;
+    const [, h, w, c] = a.shape;
+    return tf.reshape(tf.stack(cols, 1), [k * 6, h, w, c]) as tf.Tensor4D;
   });
   await saveGrid(path, rows, { nrow: 6 });
   rows.dispose();
@@ -848,31 +906,34 @@ async function saveTranslations(
 export interface CycleGanMetrics {
   /** Test images per domain used. */
   images: number;
-  /** mean |G_B(G_A(a)) − a| and mean |G_A(G_B(b)) − b| on the [−1, 1] scale. */
+  /** Cycle reconstruction: mean |G_B(G_A(a)) − a| and mean |G_A(G_B(b)) − b|, [−1, 1] scale. */
   cycleL1A: number;
   cycleL1B: number;
-  /** PSNR of the reconstructions, peak-to-peak 2 (the [−1, 1] range): 10·log10(4 / MSE). */
+  /** PSNR of those reconstructions with peak-to-peak 2 (the [−1, 1] range): 10·log10(4 / MSE). */
   cyclePsnrA: number;
   cyclePsnrB: number;
   /**
-   * MNIST pair only: the known true translations exist, so mean |G_A(a) − styleB(a)| and
-   * mean |G_B(styleB(a′)) − a′| measure how close the unpaired mapping came to them.
+   * MNIST pair only. The true translations are known, so: mean |G_A(a) − styleB(a)| and
+   * mean |G_B(b) − a′| for b = styleB(a′) — how close the unpaired mapping came to them.
    */
   translationL1A?: number;
   translationL1B?: number;
   /**
-   * MNIST pair with a classifier only: digit accuracy of the classifier on a (baseline), on
-   * unstyleB(styleB(a)) (the ceiling of the read-back), on unstyleB(G_A(a)) — class preservation
-   * after A→B —, on G_B(G_A(a)), and on G_B(b) for styled test digits b.
+   * MNIST pair with `lib/classifier.ts` present: digit accuracy of the MNIST classifier on
+   * `real` a; `ceiling`: T(T(a)), the best the read-back through T = {@link styleBTensor} allows;
+   * `aToB`: T(G_A(a)), class preservation after A → B; `cycle`: G_B(G_A(a)); `bToA`: G_B(b) for
+   * styled test digits b.
    */
   accuracy?: { real: number; ceiling: number; aToB: number; cycle: number; bToA: number };
 }
 
+/** What this script needs of `lib/classifier.ts`. */
 interface Classifier {
+  /** [B, 28, 28, 1] in [−1, 1] → predicted digit per image. */
   predict(x: tf.Tensor4D): Int32Array;
 }
 
-/** `lib/classifier.ts`'s MNIST classifier, or null (with a note) when that module is absent. */
+/** `lib/classifier.ts`'s MNIST classifier, or null (with a note) when it is not available. */
 async function mnistClassifier(): Promise<Classifier | null> {
   // A computed specifier: the module is optional, so type-checking must not require it.
   const path = "../lib/classifier.ts";
@@ -880,18 +941,30 @@ async function mnistClassifier(): Promise<Classifier | null> {
     const mod = await import(path);
     return await mod.loadClassifier("mnist") as Classifier;
   } catch (e) {
-    console.error(`[cyclegan] no MNIST classifier (${(e as Error).message.split("\n")[0]}); ` +
-      "skipping the class-preservation accuracy");
+    console.error(
+      `[cyclegan] no MNIST classifier (${(e as Error).message.split("\n")[0]}); ` +
+        "skipping the class-preservation accuracy",
+    );
     return null;
   }
 }
 
-/** 32×32 → the classifier's 28×28 (the padding added by the MNIST pair). */
+/** 32×32 → the classifier's 28×28 (undoes the MNIST pair's padding). */
 function crop28(x: tf.Tensor4D): tf.Tensor4D {
   return tf.slice(x, [0, 2, 2, 0], [x.shape[0], 28, 28, x.shape[3]]);
 }
 
-/** Cycle reconstruction (and, for MNIST, translation and class-preservation) on test images. */
+/** Images `idx` of a domain, unaugmented, in [−1, 1]. */
+function imagesAt(ds: ImageDataset, idx: number[]): tf.Tensor4D {
+  const per = ds.height * ds.width * ds.channels;
+  const out = new Float32Array(idx.length * per);
+  idx.forEach((i, k) => {
+    for (let j = 0; j < per; j++) out[k * per + j] = ds.pixels[i * per + j] / 127.5 - 1;
+  });
+  return tf.tensor4d(out, [idx.length, ds.height, ds.width, ds.channels]);
+}
+
+/** Cycle reconstruction (and, for the MNIST pair, translation and class preservation) on test images. */
 export async function evaluate(
   cfg: CycleGanConfig,
   G_A: ResnetGenerator,
@@ -899,77 +972,122 @@ export async function evaluate(
   test: Domains,
 ): Promise<CycleGanMetrics> {
   const n = Math.min(cfg.evalImages, test.A.n, test.B.n);
-  const mnist = cfg.dataset === "mnist";
-  const clf = mnist ? await mnistClassifier() : null;
-  const sums = { l1A: 0, l1B: 0, mseA: 0, mseB: 0, trA: 0, trB: 0 };
+  const plainB = cfg.dataset === "mnist" ? test.plainB : undefined;
+  const clf = plainB ? await mnistClassifier() : null;
+  const sums: Record<string, number> = {};
+  const add = (key: string, t: tf.Tensor) => {
+    sums[key] = (sums[key] ?? 0) + t.dataSync()[0];
+    t.dispose();
+  };
   const correct = { real: 0, ceiling: 0, aToB: 0, cycle: 0, bToA: 0 };
-  const labelsA = test.A.labels, labelsB = test.B.labels;
-  const per = test.A.height * test.A.width * test.A.channels;
+  const hits = (key: keyof typeof correct, x: tf.Tensor4D, labels: Int32Array, idx: number[]) => {
+    const p = clf!.predict(x);
+    x.dispose();
+    idx.forEach((i, k) => correct[key] += p[k] === labels[i] ? 1 : 0);
+  };
   for (let start = 0; start < n; start += 64) {
-    const k = Math.min(64, n - start);
-    const idx = Array.from({ length: k }, (_, i) => start + i);
-    const a = cropFlipBatch(test.A, idx, cfg.imageSize, false, new Rng(0));
-    const b = cropFlipBatch(test.B, idx, cfg.imageSize, false, new Rng(0));
-    const r = tf.tidy(() => {
-      const fb = G_A.apply(a), fa = G_B.apply(b);
-      const ra = G_B.apply(fb), rb = G_A.apply(fa);
-      const sum = (t: tf.Tensor) => tf.sum(t);
-      const out: Record<string, tf.Tensor> = {
-        l1A: sum(tf.abs(tf.sub(ra, a))),
-        l1B: sum(tf.abs(tf.sub(rb, b))),
-        mseA: sum(tf.square(tf.sub(ra, a))),
-        mseB: sum(tf.square(tf.sub(rb, b))),
-        fb,
-        fa,
-        ra,
-      };
-      if (mnist) {
-        // The true translations: b = styleB(a') for the test digits a' that B was made from.
-        out.trA = sum(tf.abs(tf.sub(fb, unstyleB(tf.neg(a) as tf.Tensor4D)))); // styleB(a) = −maxpool₃(a)
-        out.trB = sum(tf.abs(tf.sub(fa, unstyleOriginal(test, idx))));
-      }
-      return out;
-    });
-    for (const key of ["l1A", "l1B", "mseA", "mseB", "trA", "trB"] as const) {
-      if (r[key]) sums[key] += r[key].dataSync()[0];
+    const idx = Array.from({ length: Math.min(64, n - start) }, (_, i) => start + i);
+    const a = imagesAt(test.A, idx), b = imagesAt(test.B, idx);
+    const fakeB = G_A.apply(a), fakeA = G_B.apply(b);
+    const recA = G_B.apply(fakeB), recB = G_A.apply(fakeA);
+    add("l1A", tf.tidy(() => tf.sum(tf.abs(tf.sub(recA, a)))));
+    add("l1B", tf.tidy(() => tf.sum(tf.abs(tf.sub(recB, b)))));
+    add("mseA", tf.tidy(() => tf.sum(tf.square(tf.sub(recA, a)))));
+    add("mseB", tf.tidy(() => tf.sum(tf.square(tf.sub(recB, b)))));
+    if (plainB) {
+      const a2 = imagesAt(plainB, idx);
+      add("trA", tf.tidy(() => tf.sum(tf.abs(tf.sub(fakeB, styleBTensor(a))))));
+      add("trB", tf.tidy(() => tf.sum(tf.abs(tf.sub(fakeA, a2)))));
+      a2.dispose();
     }
-    if (clf && labelsA && labelsB) {
-      const count = (x: tf.Tensor4D, labels: Int32Array, offset: number) => {
-        const p = clf.predict(x);
-        let c = 0;
-        for (let i = 0; i < p.length; i++) if (p[i] === labels[offset + i]) c++;
-        x.dispose();
-        return c;
-      };
-      correct.real += count(crop28(a), labelsA, start);
-      correct.ceiling += count(tf.tidy(() => crop28(unstyleB(unstyleB(tf.neg(a) as tf.Tensor4D)))), labelsA, start);
-      correct.aToB += count(tf.tidy(() => crop28(unstyleB(r.fb as tf.Tensor4D))), labelsA, start);
-      correct.cycle += count(crop28(r.ra as tf.Tensor4D), labelsA, start);
-      correct.bToA += count(crop28(r.fa as tf.Tensor4D), labelsB, start);
+    if (clf && test.A.labels && test.B.labels) {
+      const la = test.A.labels, lb = test.B.labels;
+      hits("real", crop28(a), la, idx);
+      hits("ceiling", tf.tidy(() => crop28(styleBTensor(styleBTensor(a)))), la, idx);
+      hits("aToB", tf.tidy(() => crop28(styleBTensor(fakeB))), la, idx);
+      hits("cycle", crop28(recA), la, idx);
+      hits("bToA", crop28(fakeA), lb, idx);
     }
-    tf.dispose([a, b, ...Object.values(r)]);
+    tf.dispose([a, b, fakeA, fakeB, recA, recB]);
   }
-  const pixels = n * per;
-  const psnr = (mse: number) => 10 * Math.log10(4 / Math.max(mse, 1e-12));
+  const pixels = n * test.A.height * test.A.width * test.A.channels;
+  const psnr = (sse: number) => 10 * Math.log10(4 / Math.max(sse / pixels, 1e-12));
   const m: CycleGanMetrics = {
     images: n,
     cycleL1A: sums.l1A / pixels,
     cycleL1B: sums.l1B / pixels,
-    cyclePsnrA: psnr(sums.mseA / pixels),
-    cyclePsnrB: psnr(sums.mseB / pixels),
+    cyclePsnrA: psnr(sums.mseA),
+    cyclePsnrB: psnr(sums.mseB),
   };
-  if (mnist) {
+  if (plainB) {
     m.translationL1A = sums.trA / pixels;
     m.translationL1B = sums.trB / pixels;
   }
   if (clf) {
+    const acc = (k: keyof typeof correct) => correct[k] / n;
     m.accuracy = {
-      real: correct.real / n,
-      ceiling: correct.ceiling / n,
-      aToB: correct.aToB / n,
-      cycle: correct.cycle / n,
-      bToA: correct.bToA / n,
+      real: acc("real"),
+      ceiling: acc("ceiling"),
+      aToB: acc("aToB"),
+      cycle: acc("cycle"),
+      bToA: acc("bToA"),
     };
   }
   return m;
 }
+
+/** One line of the headline numbers. */
+function formatMetrics(m: CycleGanMetrics): string {
+  const f = (x: number) => x.toFixed(3);
+  const parts = [
+    `A→B→A L1 ${f(m.cycleL1A)} (PSNR ${m.cyclePsnrA.toFixed(1)} dB)`,
+    `B→A→B L1 ${f(m.cycleL1B)} (PSNR ${m.cyclePsnrB.toFixed(1)} dB)`,
+  ];
+  if (m.translationL1A !== undefined) {
+    parts.push(
+      `L1 to the true translation A→B ${f(m.translationL1A)}, B→A ${f(m.translationL1B!)}`,
+    );
+  }
+  if (m.accuracy) {
+    const a = m.accuracy;
+    parts.push(
+      `digit accuracy: A→B ${f(a.aToB)} (ceiling ${f(a.ceiling)}, real ${f(a.real)}), ` +
+        `A→B→A ${f(a.cycle)}, B→A ${f(a.bToA)}`,
+    );
+  }
+  return `${m.images} test images per domain: ${parts.join("; ")}`;
+}
+
+/**
+ * n translations A → B of the first n test images of domain A by the run's G_A (rebuilt from its
+ * `manifest.json` config and `checkpoint/`), for the evaluation tool. For the MNIST pair the
+ * images are in style B and `labels` are the source digits' classes.
+ */
+export async function sampleForEval(
+  runDir: string,
+  n: number,
+): Promise<{ images: tf.Tensor4D; labels?: Int32Array }> {
+  const manifest = await Run.readManifest(runDir);
+  const cfg = manifest.config as CycleGanConfig;
+  const { G_A, G_B, D_A, D_B } = buildModels(cfg, manifest.seed);
+  for (const m of [G_B, D_A, D_B]) m.dispose();
+  const ckpt = await loadCheckpoint(join(runDir, "checkpoint"));
+  loadStateDict(G_A, ckpt.tensors, "G_A/");
+  for (const t of ckpt.tensors.values()) t.dispose();
+  const test = await loadTestDomains({ ...cfg, evalImages: n }, null);
+  const k = Math.min(n, test.A.n);
+  if (k < n) throw new UserError(`sampleForEval: only ${k} test images in domain A, ${n} asked`);
+  const idx = Array.from({ length: k }, (_, i) => i);
+  const parts: tf.Tensor4D[] = [];
+  for (let s = 0; s < k; s += 64) {
+    const x = imagesAt(test.A, idx.slice(s, s + 64));
+    parts.push(G_A.apply(x));
+    x.dispose();
+  }
+  G_A.dispose();
+  const images = tf.concat(parts) as tf.Tensor4D;
+  tf.dispose(parts);
+  return { images, labels: test.A.labels?.slice(0, k) };
+}
+
+if (import.meta.main) await runMain(() => main(Deno.args));

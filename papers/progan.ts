@@ -574,7 +574,8 @@ export async function sampleForEval(runDir: string, n: number): Promise<{ images
   const manifest = await Run.readManifest(runDir);
   const cfg = manifest.config as ProGanConfig;
   const ckpt = await loadCheckpoint(join(runDir, "checkpoint"));
-  const C = ckpt.tensors.get("Gema/torgb4/weight")!.shape[3];
+  const C = ckpt.tensors.get("Gema/torgb4/weight")?.shape[3];
+  if (!C) throw new UserError(`${runDir}: the checkpoint holds no progan generator`);
   const G = new ProGenerator(new Rng(manifest.seed, "init-G"), cfg, C);
   loadStateDict(G, ckpt.tensors, "Gema/");
   for (const t of ckpt.tensors.values()) t.dispose();

@@ -7,8 +7,17 @@ import assert from "node:assert/strict";
 import { tf } from "../lib/tf.ts";
 import { Rng } from "../lib/random.ts";
 import { registerFastKernels } from "../lib/kernels/mod.ts";
+import {
+  conv2DBackpropFilterIm2col,
+  conv2DBackpropInputCol2im,
+  conv2DBackpropInputPhases,
+  type KernelArgs,
+} from "../lib/kernels/wasm.ts";
 
 const registered = registerFastKernels();
+// Inputs are made on cpu (wasm has a higher priority and would otherwise be picked uninitialized);
+// tfjs moves them to whichever backend runs the op.
+await tf.setBackend("cpu");
 
 /** Runs `f` on `backend` and returns its outputs as plain arrays. */
 async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
@@ -38,7 +47,12 @@ async function compare(what: string, f: () => tf.Tensor[]): Promise<void> {
 }
 
 const rng = new Rng(7, "kernels-test");
-type Pad = "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]];
+type Pad = "same" | "valid" | [
+  [number, number],
+  [number, number],
+  [number, number],
+  [number, number],
+];
 
 interface ConvCase {
   batch: number;
@@ -67,6 +81,7 @@ const CONV_CASES: ConvCase[] = [
   { batch: 3, h: 10, w: 9, ci: 2, co: 3, k: 3, s: 3, pad: explicit(0, 2, 2, 1) },
   { batch: 3, h: 8, w: 6, ci: 2, co: 3, k: 1, s: 2, pad: "valid" },
   { batch: 2, h: 16, w: 16, ci: 8, co: 16, k: 4, s: 2, pad: "same" },
+  { batch: 3, h: 4, w: 4, ci: 5, co: 3, k: 4, s: 1, pad: "valid" }, // 1×1 output (DCGAN G1/D5)
 ];
 
 const label = (c: ConvCase) =>
@@ -170,7 +185,10 @@ Deno.test("unsortedSegmentSum and the gather (embedding) gradient match cpu", as
 });
 
 Deno.test("matMul with transposes (dense-layer gradients) matches cpu", async () => {
-  const a = rng.randn([5, 7]), b = rng.randn([7, 3]), bt = rng.randn([3, 7]), at = rng.randn([7, 5]);
+  const a = rng.randn([5, 7]),
+    b = rng.randn([7, 3]),
+    bt = rng.randn([3, 7]),
+    at = rng.randn([7, 5]);
   const a3 = rng.randn([2, 5, 7]), b3t = rng.randn([2, 3, 7]);
   const dy = rng.randn([5, 3]);
   await compare("matMul", () => [
@@ -182,6 +200,24 @@ Deno.test("matMul with transposes (dense-layer gradients) matches cpu", async ()
     ...tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.matMul(p, q), dy)))([a, b]),
   ]);
   tf.dispose([a, b, bt, at, a3, b3t, dy]);
+});
+
+Deno.test("sum and mean over leading and middle axes (batch-norm moments) match cpu", async () => {
+  const x = rng.randn([4, 5, 3, 6]);
+  const g = rng.randn([4, 5, 3, 6]);
+  await compare("reductions", () => [
+    tf.sum(x, [0, 1, 2]),
+    tf.mean(x, [0, 1, 2], true),
+    tf.mean(x, [1, 2]),
+    tf.sum(x, 0),
+    tf.sum(x, [1]),
+    tf.mean(x, -1), // innermost: stock kernel
+    tf.sum(x, [0, 2]), // not contiguous: stock kernel
+    tf.sum(x),
+    tf.moments(x, [0, 1, 2]).variance,
+    tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.mean(t, [0, 1, 2]), tf.sum(g, [0, 1, 2]))))(x),
+  ]);
+  tf.dispose([x, g]);
 });
 
 /** L(w) = Σ conv2d(x, w) · dy in float64, straight from the definition (an independent reference). */
@@ -243,6 +279,73 @@ Deno.test("conv2d filter gradient on wasm matches central finite differences", a
     const down = lossF64(x, w64, dy, [B, H, W, C], [K, Co], s, [pt, pl], [OH, OW]);
     w64[i] = orig;
     const fd = (up - down) / (2 * h);
-    assert.ok(Math.abs(dw[i] - fd) <= 1e-4 * Math.max(1, Math.abs(fd)), `dw[${i}] ${dw[i]} vs ${fd}`);
+    assert.ok(
+      Math.abs(dw[i] - fd) <= 1e-4 * Math.max(1, Math.abs(fd)),
+      `dw[${i}] ${dw[i]} vs ${fd}`,
+    );
   }
+});
+
+Deno.test("alternative conv gradient kernels (bench variants) match cpu", async () => {
+  type Alt = (a: KernelArgs) => tf.TensorInfo;
+  for (const c of CONV_CASES) {
+    const x = rng.randn([c.batch, c.h, c.w, c.ci]) as tf.Tensor4D;
+    const w = rng.randn([c.k, c.k, c.ci, c.co]) as tf.Tensor4D;
+    const dy = rng.randn(tf.conv2d(x, w, c.s, c.pad).shape);
+    const f = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad), dy));
+    const [dx, dw] = await on("cpu", () => tf.grads(f)([x, w]));
+    await tf.setBackend("wasm");
+    const attrs = { strides: c.s, pad: c.pad, dataFormat: "NHWC" };
+    const run = (fn: Alt, inputs: tf.NamedTensorMap, extra: object) => {
+      const be = tf.backend();
+      const out = fn({ inputs, attrs: { ...attrs, ...extra } as tf.NamedAttrMap, backend: be });
+      const data = be.readSync(out.dataId) as Float32Array;
+      be.disposeData(out.dataId);
+      return data;
+    };
+    const inShape = { inputShape: x.shape };
+    assertClose(
+      run(conv2DBackpropInputPhases, { dy, filter: w }, inShape),
+      dx,
+      `phases ${label(c)}`,
+    );
+    assertClose(
+      run(conv2DBackpropInputCol2im, { dy, filter: w }, inShape),
+      dx,
+      `col2im ${label(c)}`,
+    );
+    assertClose(
+      run(conv2DBackpropFilterIm2col, { x, dy }, { filterShape: w.shape }),
+      dw,
+      `im2col ${label(c)}`,
+    );
+    tf.dispose([x, w, dy]);
+  }
+});
+
+Deno.test("wasm kernels free all their intermediates", async () => {
+  await tf.setBackend("wasm");
+  const be = tf.backend();
+  const x = rng.randn([2, 9, 7, 3]) as tf.Tensor4D;
+  const w = rng.randn([4, 4, 3, 5]) as tf.Tensor4D;
+  const dw = rng.randn([3, 3, 3, 2]) as tf.Tensor4D;
+  const emb = rng.randn([6, 4]);
+  const ids = tf.tensor1d([1, 5, 1], "int32");
+  const a = rng.randn([4, 3]);
+  const before = be.numDataIds();
+  for (let i = 0; i < 2; i++) {
+    tf.tidy(() => {
+      tf.grads((p: tf.Tensor, q: tf.Tensor) =>
+        tf.sum(tf.square(tf.conv2d(p as tf.Tensor4D, q as tf.Tensor4D, 2, "same")))
+      )([x, w]);
+      tf.grads((p: tf.Tensor, q: tf.Tensor) =>
+        tf.sum(tf.square(tf.depthwiseConv2d(p as tf.Tensor4D, q as tf.Tensor4D, 2, "same")))
+      )([x, dw]);
+      tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.gather(t, ids))))(emb);
+      tf.matMul(a, a, true, false);
+    });
+  }
+  assert.equal(be.numDataIds(), before);
+  tf.dispose([x, w, dw, emb, ids, a]);
 });

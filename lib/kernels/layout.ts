@@ -85,6 +85,21 @@ export function swapOuterAxes(
   }
 }
 
+/**
+ * Swaps the outer and inner axes of a 3-D array: `[a, m, c] -> [c, m, a]` — e.g. NHWC
+ * [B, H·W, C] to [C, H·W, B]. One blocked 2-D transpose per middle index.
+ */
+export function swapOuterInner(
+  heap: Float32Array,
+  src: number,
+  dst: number,
+  a: number,
+  m: number,
+  c: number,
+): void {
+  for (let j = 0; j < m; j++) transpose2d(heap, src + j * c, dst + j * a, a, c, m * c, m * a);
+}
+
 /** Copies `n` floats; a plain loop for short runs, where a native memmove call costs more. */
 function copyRun(heap: Float32Array, dst: number, src: number, n: number): void {
   if (n >= 32) {
@@ -215,5 +230,31 @@ export function placePhase(heap: Float32Array, src: number, dx: number, p: Phase
         }
       }
     }
+  }
+}
+
+/**
+ * Sums the middle axis of a [p, r, q] array: `out[i, k] = Σ_j src[i, j, k]` (float64
+ * accumulators). Used for reductions over leading/middle axes, e.g. batch-norm moments over
+ * N, H, W of NHWC, where the rows `k` are contiguous.
+ */
+export function sumMiddleAxis(
+  heap: Float32Array,
+  src: number,
+  dst: number,
+  p: number,
+  r: number,
+  q: number,
+  scale: number = 1,
+): void {
+  const acc = new Float64Array(q);
+  for (let i = 0; i < p; i++) {
+    acc.fill(0);
+    for (let j = 0; j < r; j++) {
+      const s = src + (i * r + j) * q;
+      for (let k = 0; k < q; k++) acc[k] += heap[s + k];
+    }
+    const d = dst + i * q;
+    for (let k = 0; k < q; k++) heap[d + k] = acc[k] * scale;
   }
 }

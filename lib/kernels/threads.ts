@@ -38,7 +38,8 @@ export interface WasmThreadsResult {
 }
 
 /** Makes `self` and `location` writable in a Deno worker, so Emscripten's worker can set them. */
-const WORKER_PRELUDE = 'for (const k of ["self", "location"]) Object.defineProperty(globalThis, k, ' +
+const WORKER_PRELUDE =
+  'for (const k of ["self", "location"]) Object.defineProperty(globalThis, k, ' +
   "{ value: globalThis[k], writable: true, configurable: true });\n";
 
 /**

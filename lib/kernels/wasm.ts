@@ -46,11 +46,20 @@ import {
   im2col,
   type PhasePlacement,
   placePhase,
+  sumMiddleAxis,
+  swapOuterAxes,
+  swapOuterInner,
   transpose2d,
 } from "./layout.ts";
 
 type Info = tf.TensorInfo;
-type Args = { inputs: Record<string, Info>; attrs?: tf.NamedAttrMap; backend: unknown };
+/** Arguments tfjs passes to a kernel function. */
+export type KernelArgs = {
+  inputs: Record<string, Info>;
+  attrs?: tf.NamedAttrMap;
+  backend: unknown;
+};
+type Args = KernelArgs;
 
 /** The stock wasm kernel configs we replaced, saved so ours can call them and the bench can
  * switch back. Filled once, by {@link registerWasmKernels}. */
@@ -156,7 +165,58 @@ function gemm(backend: BackendWasm, a: Info, b: Info): Info {
 // ---------------------------------------------------------------------------------------------
 // Conv2DBackpropFilter: dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh-pt, ow·s+kw-pl, ci] dy[b,oh,ow,co]
 
+/**
+ * Filter gradient as one stride-1 XNNPACK conv with dilation = stride: read x as [Ci, H, W, B]
+ * (Ci plays the batch, B the input channels) and dy as a filter [OH, OW, B, Co]; the conv output
+ * [Ci, KH, KW, Co] is dW with its first axis moved. Only x and dy are reshuffled (in JS).
+ */
 function conv2DBackpropFilter({ inputs, attrs, backend }: Args): Info {
+  const be = backend as BackendWasm;
+  const { x, dy } = inputs;
+  const filterShape = attrs!.filterShape as number[];
+  const info = conv2dInfo(x.shape, filterShape, attrs!, false);
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outChannels: Co } = info;
+  const { outHeight: OH, outWidth: OW, filterHeight: KH, filterWidth: KW } = info;
+  const sh = info.strideHeight, sw = info.strideWidth;
+  const { top, left } = info.padInfo;
+  const scratch = new Scratch(be);
+  try {
+    const xT = scratch.alloc([Ci, H, W, B]);
+    const dyT = scratch.alloc([OH, OW, B, Co]);
+    let heap = heapF32(be);
+    swapOuterInner(heap, at(be, x), at(be, xT), B, H * W, Ci);
+    swapOuterAxes(heap, at(be, dy), at(be, dyT), B, OH * OW, Co);
+    // Rows the dilated conv must see: KH + (OH-1)·sh, starting `top` rows above x. If the forward
+    // conv skipped trailing rows (negative bottom pad) the conv just yields extra rows we ignore.
+    const bottom = Math.max(0, KH + (OH - 1) * sh - H - top);
+    const right = Math.max(0, KW + (OW - 1) * sw - W - left);
+    const out = scratch.keep(call(be, "Conv2D", { x: xT, filter: dyT }, {
+      strides: [1, 1],
+      dilations: [sh, sw],
+      pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
+      dataFormat: "NHWC",
+    } as unknown as tf.NamedAttrMap));
+    const dw = be.makeOutput(filterShape, "float32");
+    heap = heapF32(be);
+    const [, oh, ow] = out.shape; // oh >= KH, ow >= KW
+    const o0 = at(be, out), d0 = at(be, dw);
+    for (let ci = 0; ci < Ci; ci++) {
+      for (let kh = 0; kh < KH; kh++) {
+        for (let kw = 0; kw < KW; kw++) {
+          const src = o0 + ((ci * oh + kh) * ow + kw) * Co;
+          heap.copyWithin(d0 + ((kh * KW + kw) * Ci + ci) * Co, src, src + Co);
+        }
+      }
+    }
+    return dw;
+  } finally {
+    scratch.dispose();
+  }
+}
+
+/** Alternative Conv2DBackpropFilter, `dWᵀ = dyᵀ · im2col(x)` (one GEMM per batch chunk); kept
+ * for the bench comparison. */
+export function conv2DBackpropFilterIm2col({ inputs, attrs, backend }: Args): Info {
   const be = backend as BackendWasm;
   const { x, dy } = inputs;
   const info = conv2dInfo(x.shape, attrs!.filterShape as number[], attrs!, false);
@@ -182,7 +242,6 @@ function conv2DBackpropFilter({ inputs, attrs, backend }: Args): Info {
       const src = at(be, part), dst = at(be, acc);
       if (b0 === 0) heap.copyWithin(dst, src, src + Co * kkc);
       else for (let i = 0; i < Co * kkc; i++) heap[dst + i] += heap[src + i];
-      // Free the big scratch matrices of this chunk before the next one.
       scratch.free(col);
       scratch.free(dyT);
       scratch.free(part);
@@ -338,13 +397,35 @@ function inputGradByPhases(
   }
 }
 
-function conv2DBackpropInput({ inputs, attrs, backend }: Args): Info {
-  const { dy, filter } = inputs;
-  const info = conv2dInfo(attrs!.inputShape as number[], filter.shape, attrs!, false);
-  return inputGradByPhases(backend as BackendWasm, dy, filter, info, false);
+/**
+ * Conv2DBackpropInput. A conv with a 1×1 output (DCGAN's first generator layer and last
+ * discriminator layer) is a dense layer in disguise: there `dx = dy · Wᵀ` as one GEMM (col2im is
+ * then a plain copy) beats a stride-1 conv of a 1×1 image padded to K×K. Otherwise: stride phases.
+ */
+function conv2DBackpropInput(args: Args): Info {
+  const info = conv2dInfo(
+    args.attrs!.inputShape as number[],
+    args.inputs.filter.shape,
+    args.attrs!,
+    false,
+  );
+  if (info.outHeight === 1 && info.outWidth === 1) return conv2DBackpropInputCol2im(args);
+  return inputGradByPhases(
+    args.backend as BackendWasm,
+    args.inputs.dy,
+    args.inputs.filter,
+    info,
+    false,
+  );
 }
 
-/** Alternative Conv2DBackpropInput, `dx = col2im(dy · Wᵀ)`; kept for the bench comparison. */
+/** Conv2DBackpropInput by stride phases only (see the module comment); for tests and the bench. */
+export function conv2DBackpropInputPhases({ inputs, attrs, backend }: Args): Info {
+  const info = conv2dInfo(attrs!.inputShape as number[], inputs.filter.shape, attrs!, false);
+  return inputGradByPhases(backend as BackendWasm, inputs.dy, inputs.filter, info, false);
+}
+
+/** Conv2DBackpropInput as `dx = col2im(dy · Wᵀ)`; for tests and the bench comparison. */
 export function conv2DBackpropInputCol2im({ inputs, attrs, backend }: Args): Info {
   const be = backend as BackendWasm;
   const { dy, filter } = inputs;
@@ -474,6 +555,40 @@ function batchMatMul({ inputs, attrs, backend }: Args): Info {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sum and Mean over a contiguous block of axes that is not innermost (batch-norm moments over
+// N, H, W; bias and scale gradients): the stock kernels transpose the input first (slowly).
+
+function reduceMiddle(name: "Sum" | "Mean", { inputs, attrs, backend }: Args): Info {
+  const be = backend as BackendWasm;
+  const { x } = inputs;
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(attrs!.axis as number | number[], x.shape).sort((a, b) =>
+    a - b
+  );
+  const first = axes[0], last = axes[axes.length - 1];
+  const contiguous = axes.length > 0 && last - first + 1 === axes.length;
+  if (x.dtype !== "float32" || !contiguous || last === rank - 1) {
+    return call(be, name, inputs, attrs);
+  }
+  const p = tf.util.sizeFromShape(x.shape.slice(0, first));
+  const r = tf.util.sizeFromShape(x.shape.slice(first, last + 1));
+  const q = tf.util.sizeFromShape(x.shape.slice(last + 1));
+  const shape = attrs!.keepDims
+    ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d))
+    : x.shape.filter((_, i) => i < first || i > last);
+  const out = be.makeOutput(shape, "float32");
+  if (r === 0) {
+    be.typedArrayFromHeap(out).fill(name === "Mean" ? NaN : 0);
+    return out;
+  }
+  sumMiddleAxis(heapF32(be), at(be, x), at(be, out), p, r, q, name === "Mean" ? 1 / r : 1);
+  return out;
+}
+
+const sum = (args: Args) => reduceMiddle("Sum", args);
+const mean = (args: Args) => reduceMiddle("Mean", args);
+
+// ---------------------------------------------------------------------------------------------
 
 const KERNELS: [string, (args: Args) => Info][] = [
   ["Conv2DBackpropFilter", conv2DBackpropFilter],
@@ -482,6 +597,8 @@ const KERNELS: [string, (args: Args) => Info][] = [
   ["DepthwiseConv2dNativeBackpropFilter", depthwiseBackpropFilter],
   ["UnsortedSegmentSum", unsortedSegmentSum],
   ["BatchMatMul", batchMatMul],
+  ["Sum", sum],
+  ["Mean", mean],
 ];
 
 /** Our kernel configs, built once, so that registration and the bench use the same objects. */

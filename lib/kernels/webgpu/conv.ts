@@ -1,0 +1,275 @@
+/**
+ * 2-D convolution and its two gradients as implicit GEMMs on `gemm.ts` (NHWC, float32): the
+ * im2col matrix is never stored, the loaders compute which input element each (row, k) stands for.
+ *
+ * - Conv2D: C[M = B·OH·OW, N = CO] = im2col(x)[M, K = FH·FW·CI] · W[K, N]; C is NHWC as laid out.
+ * - Conv2DBackpropFilter: dW[M = FH·FW·CI, N = CO] = im2col(x)ᵀ[M, K = B·OH·OW] · dy[K, N], with a
+ *   K split (K is large, the output small).
+ * - Conv2DBackpropInput, by output phase: with stride s, input row y = yq·s + py only receives
+ *   filter rows fy ≡ (py + padTop) mod s, so each of the s_h·s_w phases is a dense GEMM over
+ *   ⌈FH/s⌉·⌈FW/s⌉·CO taps instead of a GEMM over all FH·FW·CO taps of which most hit the zeros a
+ *   transposed convolution inserts (3/4 of them for DCGAN's k4 s2). Workgroup z is the phase.
+ *
+ * @module
+ */
+import { tf } from "../../tf.ts";
+import { type GemmKernel, type GemmShape, type GemmTile, planGemm, runGemm, splitReduce } from "./gemm.ts";
+import { ints, type UniformData, type WebgpuBackend } from "./program.ts";
+
+/** Geometry shared by the three kernels; every conv shader declares all of it. */
+const CONV_UNIFORMS = "inH : i32, inW : i32, inC : i32, outH : i32, outW : i32, outC : i32, " +
+  "strideH : i32, strideW : i32, padT : i32, padL : i32, dilH : i32, dilW : i32, " +
+  "fH : i32, fW : i32, tapsH : i32, tapsW : i32, quotH : i32, quotW : i32, dxSize : i32,";
+
+function convUniforms(c: tf.backend_util.Conv2DInfo, tapsH = 1, tapsW = 1, quotH = 1, quotW = 1) {
+  return ints(
+    c.inHeight,
+    c.inWidth,
+    c.inChannels,
+    c.outHeight,
+    c.outWidth,
+    c.outChannels,
+    c.strideHeight,
+    c.strideWidth,
+    c.padInfo.top,
+    c.padInfo.left,
+    c.dilationHeight,
+    c.dilationWidth,
+    c.filterHeight,
+    c.filterWidth,
+    tapsH,
+    tapsW,
+    quotH,
+    quotW,
+    // Elements of x (= dx): the stride between the split-K partial copies of dx.
+    c.inHeight * c.inWidth * c.inChannels * c.batchSize,
+  );
+}
+
+/** Reads x at output pixel (b, oy, ox) shifted by filter tap (fy, fx); 0 in the padding. */
+const READ_X = `
+fn readX(b : i32, oy : i32, ox : i32, fy : i32, fx : i32, ci : i32) -> f32 {
+  let iy = oy * uniforms.strideH - uniforms.padT + fy * uniforms.dilH;
+  let ix = ox * uniforms.strideW - uniforms.padL + fx * uniforms.dilW;
+  if (iy < 0 || iy >= uniforms.inH || ix < 0 || ix >= uniforms.inW) { return 0.0; }
+  return x[((b * uniforms.inH + iy) * uniforms.inW + ix) * uniforms.inC + ci];
+}`;
+
+/** Conv2D: row = (b, oy, ox), k = (fy, fx, ci), col = co. */
+const FORWARD: GemmKernel = {
+  key: "conv2d",
+  variableNames: ["x", "w"],
+  aContiguous: "k",
+  bContiguous: "col",
+  uniforms: CONV_UNIFORMS,
+  code: `${READ_X}
+fn loadA(batch : i32, row : i32, k : i32) -> f32 {
+  if (row >= uniforms.dimM || k >= uniforms.dimK) { return 0.0; }
+  let hw = uniforms.outH * uniforms.outW;
+  let b = row / hw;
+  let oy = (row - b * hw) / uniforms.outW;
+  let ox = row - b * hw - oy * uniforms.outW;
+  let fwc = uniforms.fW * uniforms.inC;
+  let fy = k / fwc;
+  let fx = (k - fy * fwc) / uniforms.inC;
+  let ci = k - fy * fwc - fx * uniforms.inC;
+  return readX(b, oy, ox, fy, fx, ci);
+}
+fn loadB(batch : i32, k : i32, col : i32) -> f32 {
+  if (k >= uniforms.dimK || col >= uniforms.dimN) { return 0.0; }
+  return w[k * uniforms.dimN + col];
+}
+fn storeC(batch : i32, split : i32, row : i32, col : i32, value : f32) {
+  result[(split * uniforms.dimM + row) * uniforms.dimN + col] = value;
+}`,
+};
+
+/** Conv2DBackpropFilter: row = (fy, fx, ci), k = (b, oy, ox), col = co. */
+const FILTER_GRAD: GemmKernel = {
+  key: "conv2dDW",
+  variableNames: ["x", "dy"],
+  aContiguous: "row",
+  bContiguous: "col",
+  uniforms: CONV_UNIFORMS,
+  code: `${READ_X}
+fn loadA(batch : i32, row : i32, k : i32) -> f32 {
+  if (row >= uniforms.dimM || k >= uniforms.dimK) { return 0.0; }
+  let fwc = uniforms.fW * uniforms.inC;
+  let fy = row / fwc;
+  let fx = (row - fy * fwc) / uniforms.inC;
+  let ci = row - fy * fwc - fx * uniforms.inC;
+  let hw = uniforms.outH * uniforms.outW;
+  let b = k / hw;
+  let oy = (k - b * hw) / uniforms.outW;
+  let ox = k - b * hw - oy * uniforms.outW;
+  return readX(b, oy, ox, fy, fx, ci);
+}
+fn loadB(batch : i32, k : i32, col : i32) -> f32 {
+  if (k >= uniforms.dimK || col >= uniforms.dimN) { return 0.0; }
+  return dy[k * uniforms.dimN + col];
+}
+fn storeC(batch : i32, split : i32, row : i32, col : i32, value : f32) {
+  result[(split * uniforms.dimM + row) * uniforms.dimN + col] = value;
+}`,
+};
+
+/**
+ * Conv2DBackpropInput for phase (py, px) = workgroup z: row = (b, yq, xq) for dx pixel
+ * (yq·sh + py, xq·sw + px), k = (jy, jx, co) for filter tap (ry + jy·sh, rx + jx·sw) with
+ * ry = (py + padT) mod sh, which meets dy row yq + (py + padT − ry)/sh − jy. col = ci.
+ * (In this kernel in* is dx's geometry and out* is dy's.)
+ */
+const INPUT_GRAD: GemmKernel = {
+  key: "conv2dDX",
+  variableNames: ["dy", "w"],
+  aContiguous: "k",
+  bContiguous: "k",
+  uniforms: CONV_UNIFORMS,
+  code: `
+struct Phase { py : i32, px : i32, ry : i32, rx : i32 }
+fn phaseOf(batch : i32) -> Phase {
+  let py = batch / uniforms.strideW;
+  let px = batch - py * uniforms.strideW;
+  return Phase(py, px, (py + uniforms.padT) % uniforms.strideH,
+               (px + uniforms.padL) % uniforms.strideW);
+}
+struct Tap { jy : i32, jx : i32, co : i32 }
+fn tapOf(k : i32) -> Tap {
+  let tco = uniforms.tapsW * uniforms.outC;
+  let jy = k / tco;
+  let jx = (k - jy * tco) / uniforms.outC;
+  return Tap(jy, jx, k - jy * tco - jx * uniforms.outC);
+}
+fn loadA(batch : i32, row : i32, k : i32) -> f32 {
+  if (row >= uniforms.dimM || k >= uniforms.dimK) { return 0.0; }
+  let p = phaseOf(batch);
+  let qhw = uniforms.quotH * uniforms.quotW;
+  let b = row / qhw;
+  let yq = (row - b * qhw) / uniforms.quotW;
+  let xq = row - b * qhw - yq * uniforms.quotW;
+  let t = tapOf(k);
+  let oy = yq + (p.py + uniforms.padT - p.ry) / uniforms.strideH - t.jy;
+  let ox = xq + (p.px + uniforms.padL - p.rx) / uniforms.strideW - t.jx;
+  if (oy < 0 || oy >= uniforms.outH || ox < 0 || ox >= uniforms.outW) { return 0.0; }
+  return dy[((b * uniforms.outH + oy) * uniforms.outW + ox) * uniforms.outC + t.co];
+}
+fn loadB(batch : i32, k : i32, col : i32) -> f32 {
+  if (k >= uniforms.dimK || col >= uniforms.dimN) { return 0.0; }
+  let p = phaseOf(batch);
+  let t = tapOf(k);
+  let fy = p.ry + t.jy * uniforms.strideH;
+  let fx = p.rx + t.jx * uniforms.strideW;
+  if (fy >= uniforms.fH || fx >= uniforms.fW) { return 0.0; }
+  return w[((fy * uniforms.fW + fx) * uniforms.inC + col) * uniforms.outC + t.co];
+}
+fn storeC(batch : i32, split : i32, row : i32, col : i32, value : f32) {
+  let p = phaseOf(batch);
+  let qhw = uniforms.quotH * uniforms.quotW;
+  let b = row / qhw;
+  let yq = (row - b * qhw) / uniforms.quotW;
+  let xq = row - b * qhw - yq * uniforms.quotW;
+  let y = yq * uniforms.strideH + p.py;
+  let x = xq * uniforms.strideW + p.px;
+  if (y < uniforms.inH && x < uniforms.inW) {
+    let pixel = (b * uniforms.inH + y) * uniforms.inW + x;
+    result[split * uniforms.dxSize + pixel * uniforms.inC + col] = value;
+  }
+}`,
+};
+
+function convInfo(
+  xShape: number[],
+  filterShape: number[],
+  attrs: tf.NamedAttrMap,
+  dilations: number | [number, number] = 1,
+): tf.backend_util.Conv2DInfo | null {
+  const format = tf.backend_util.convertConv2DDataFormat(attrs.dataFormat as "NHWC" | "NCHW");
+  if (format !== "channelsLast") return null;
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number | [number, number],
+    dilations,
+    attrs.pad as "valid" | "same" | number,
+    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    false,
+    format,
+  );
+}
+
+/**
+ * Runs a GEMM whose `storeC` writes `outShape`; with a K split, into `splits` consecutive copies
+ * of it that are then summed.
+ */
+function gemmWithSplits(
+  backend: WebgpuBackend,
+  kernel: GemmKernel,
+  tile: GemmTile,
+  shape: GemmShape,
+  inputs: tf.TensorInfo[],
+  outShape: number[],
+  uniforms: UniformData[],
+): tf.TensorInfo {
+  if (shape.splits === 1) return runGemm(backend, kernel, tile, shape, inputs, outShape, uniforms);
+  const size = outShape.reduce((a, b) => a * b, 1);
+  const partial = runGemm(backend, kernel, tile, shape, inputs, [shape.splits, size], uniforms);
+  return splitReduce(backend, partial, shape.splits, outShape);
+}
+
+const isFloat = (...ts: tf.TensorInfo[]) => ts.every((t) => t.dtype === "float32");
+
+/** Conv2D (NHWC) as an implicit GEMM; null when unsupported. */
+export function conv2d(
+  backend: WebgpuBackend,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  attrs: tf.NamedAttrMap,
+): tf.TensorInfo | null {
+  if (!isFloat(x, filter)) return null;
+  const c = convInfo(x.shape, filter.shape, attrs, attrs.dilations as [number, number]);
+  if (!c) return null;
+  const M = c.batchSize * c.outHeight * c.outWidth;
+  const K = c.filterHeight * c.filterWidth * c.inChannels;
+  const p = planGemm(M, c.outChannels, K, 1, true);
+  if (!p || M * c.outChannels === 0) return null;
+  return gemmWithSplits(backend, FORWARD, p.tile, p, [x, filter], c.outShape, convUniforms(c));
+}
+
+/** Conv2DBackpropFilter (NHWC) as an implicit GEMM with a K split; null when unsupported. */
+export function conv2dBackpropFilter(
+  backend: WebgpuBackend,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  attrs: tf.NamedAttrMap,
+): tf.TensorInfo | null {
+  if (!isFloat(x, dy)) return null;
+  const filterShape = attrs.filterShape as number[];
+  const c = convInfo(x.shape, filterShape, attrs);
+  if (!c) return null;
+  const M = c.filterHeight * c.filterWidth * c.inChannels;
+  const K = c.batchSize * c.outHeight * c.outWidth;
+  const p = planGemm(M, c.outChannels, K, 1, true);
+  if (!p || M * c.outChannels === 0) return null;
+  return gemmWithSplits(backend, FILTER_GRAD, p.tile, p, [x, dy], filterShape, convUniforms(c));
+}
+
+/** Conv2DBackpropInput (NHWC) as one implicit GEMM per stride phase; null when unsupported. */
+export function conv2dBackpropInput(
+  backend: WebgpuBackend,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  attrs: tf.NamedAttrMap,
+): tf.TensorInfo | null {
+  if (!isFloat(dy, filter)) return null;
+  const inputShape = attrs.inputShape as number[];
+  const c = convInfo(inputShape, filter.shape, attrs);
+  if (!c || c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
+  const sh = c.strideHeight, sw = c.strideWidth;
+  const tapsH = Math.ceil(c.filterHeight / sh), tapsW = Math.ceil(c.filterWidth / sw);
+  const quotH = Math.ceil(c.inHeight / sh), quotW = Math.ceil(c.inWidth / sw);
+  const M = c.batchSize * quotH * quotW;
+  const p = planGemm(M, c.inChannels, tapsH * tapsW * c.outChannels, sh * sw, true);
+  if (!p || M * c.inChannels === 0) return null;
+  const uniforms = convUniforms(c, tapsH, tapsW, quotH, quotW);
+  return gemmWithSplits(backend, INPUT_GRAD, p.tile, p, [dy, filter], inputShape, uniforms);
+}

@@ -14,8 +14,9 @@
  *
  * Every op here differentiates twice in tfjs-core 4.22, because R1, the WGAN-GP penalty and the
  * path-length regularizer differentiate through ∇ (see lib/losses.ts): LeakyReLU is written
- * through `relu`, upsampling through `concat`, average pooling through `reshape` + `mean`
- * (`tf.leakyRelu`, `tf.image.resizeNearestNeighbor` and `tf.avgPool` have no second-order gradient).
+ * through `relu`, average pooling through `reshape` + `mean`, and nearest upsampling carries its
+ * own gradient (`tf.leakyRelu`, `tf.avgPool` and `tf.image.resizeNearestNeighbor` have no
+ * second-order gradient in tfjs-core 4.22).
  *
  * @module
  */
@@ -124,16 +125,19 @@ export function pixelNorm(x: tf.Tensor, eps = 1e-8): tf.Tensor {
 }
 
 /**
- * 2× nearest-neighbour upsampling of NHWC images: every pixel becomes a 2×2 block. Built from
- * concat + reshape (twice differentiable), equal to `tf.image.resizeNearestNeighbor(x, [2H, 2W])`.
+ * 2× nearest-neighbour upsampling of NHWC images: every pixel becomes a 2×2 block. The forward pass
+ * is `tf.image.resizeNearestNeighbor` (a fast kernel on every backend), but its tfjs gradient has
+ * no gradient of its own; so the gradient is given here as what it is, a 2×2 sum pool
+ * (4·{@link downsample2x}), which differentiates again — needed by StyleGAN2's path-length term.
  */
-export function upsample2x(x: tf.Tensor): tf.Tensor4D {
-  const [b, h, w, c] = x.shape;
-  // [B,H,W,C] ++ itself on the channel axis is [B,H,W,2,C] in memory: each pixel twice in a row.
-  const wide = tf.reshape(tf.concat([x, x], 3), [b, h, 2 * w, c]);
-  // The same along rows: [B,H,2,2W,C].
-  return tf.reshape(tf.concat([wide, wide], 2), [b, 2 * h, 2 * w, c]) as tf.Tensor4D;
-}
+export const upsample2x: (x: tf.Tensor) => tf.Tensor4D = tf.customGrad((input) => {
+  const x = input as tf.Tensor4D;
+  const [, h, w] = x.shape;
+  return {
+    value: tf.image.resizeNearestNeighbor(x, [2 * h, 2 * w]),
+    gradFunc: (dy: tf.Tensor) => tf.mul(downsample2x(dy), 4),
+  };
+}) as (x: tf.Tensor) => tf.Tensor4D;
 
 /** 2×2 average pooling with stride 2 of NHWC images (H, W even), via reshape + mean. */
 export function downsample2x(x: tf.Tensor): tf.Tensor4D {
@@ -160,6 +164,9 @@ export function lerp(a: tf.Tensor, b: tf.Tensor, t: number | tf.Tensor): tf.Tens
  * reference's reshape to [G, B/G, …] does — take each feature's standard deviation over its group
  * (biased, + 1e-8 inside the root), average it over all features and pixels, and append that one
  * number per group as an extra constant feature map of each of its members. B must be divisible by G.
+ *
+ * The sums over the group and the broadcasts back are matrix products with constant vectors: the
+ * same arithmetic as reductions over a rank-5 tensor, but on tfjs's fastest kernel.
  */
 export function minibatchStddev(x: tf.Tensor, groupSize = 4): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
@@ -168,12 +175,14 @@ export function minibatchStddev(x: tf.Tensor, groupSize = 4): tf.Tensor4D {
     throw new Error(`minibatchStddev: batch ${b} is not divisible by group size ${g}`);
   }
   const m = b / g;
-  const y = tf.reshape(x, [g, m, h, w, c]);
-  const centred = tf.sub(y, tf.mean(y, 0, true));
-  const std = tf.sqrt(tf.add(tf.mean(tf.square(centred), 0), 1e-8)); // [M, H, W, C]
-  const perGroup = tf.mean(tf.reshape(std, [m, h * w * c]), 1); // [M]
-  // Broadcast each group's value to its members' pixels: [G, M, H·W, 1] → [B, H, W, 1].
-  const map = tf.add(tf.reshape(perGroup, [1, m, 1, 1]), tf.zeros([g, m, h * w, 1]));
+  const y = tf.reshape(x, [g, m * h * w * c]); // row k holds the k-th member of every group
+  const meanRow = tf.fill([1, g], 1 / g);
+  const centred = tf.sub(y, tf.matMul(meanRow, y));
+  const std = tf.sqrt(tf.add(tf.matMul(meanRow, tf.square(centred)), 1e-8)); // [1, M·H·W·C]
+  const perGroup = tf.mean(tf.reshape(std, [m, h * w * c]), 1, true); // [M, 1]
+  // Group value → each member (row b of [G, M] is sample b) → each pixel.
+  const perSample = tf.matMul(tf.ones([g, 1]), tf.reshape(perGroup, [1, m]));
+  const map = tf.matMul(tf.reshape(perSample, [b, 1]), tf.ones([1, h * w]));
   return tf.concat([x as tf.Tensor4D, tf.reshape(map, [b, h, w, 1]) as tf.Tensor4D], 3);
 }
 

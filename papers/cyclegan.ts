@@ -54,6 +54,7 @@ import { join } from "node:path";
 import { saveGrid } from "../lib/image.ts";
 import { epochGridPath, plotLosses, progressFigures } from "../lib/figures.ts";
 import { UserError, writeFileAtomic } from "../lib/fsutil.ts";
+import { type Classifier, loadClassifier } from "../lib/classifier.ts";
 
 /** Hyperparameters; "ref" is the reference implementation's option of the same meaning. */
 export interface CycleGanConfig {
@@ -218,7 +219,8 @@ export function reflectPad(x: tf.Tensor4D, p: number): tf.Tensor4D {
         const begin = [0, 0, 0, 0], size = [-1, -1, -1, -1];
         begin[axis] = start;
         size[axis] = p;
-        return tf.reverse(tf.slice(t, begin, size), axis);
+        const rows = tf.slice(t, begin, size);
+        return p > 1 ? tf.reverse(rows, axis) : rows; // one row needs no reversing (wasm's is slow)
       };
       return tf.concat([part(1), t, part(n - 1 - p)], axis);
     };
@@ -927,24 +929,13 @@ export interface CycleGanMetrics {
   accuracy?: { real: number; ceiling: number; aToB: number; cycle: number; bToA: number };
 }
 
-/** What this script needs of `lib/classifier.ts`. */
-interface Classifier {
-  /** [B, 28, 28, 1] in [−1, 1] → predicted digit per image. */
-  predict(x: tf.Tensor4D): Int32Array;
-}
-
-/** `lib/classifier.ts`'s MNIST classifier, or null (with a note) when it is not available. */
+/** The MNIST classifier of `lib/classifier.ts`, or null (with a note) when its weights are missing. */
 async function mnistClassifier(): Promise<Classifier | null> {
-  // A computed specifier: the module is optional, so type-checking must not require it.
-  const path = "../lib/classifier.ts";
   try {
-    const mod = await import(path);
-    return await mod.loadClassifier("mnist") as Classifier;
+    return await loadClassifier("mnist");
   } catch (e) {
-    console.error(
-      `[cyclegan] no MNIST classifier (${(e as Error).message.split("\n")[0]}); ` +
-        "skipping the class-preservation accuracy",
-    );
+    if (!(e instanceof UserError)) throw e;
+    console.error(`[cyclegan] skipping the class-preservation accuracy: ${e.message}`);
     return null;
   }
 }
@@ -1024,6 +1015,7 @@ export async function evaluate(
     m.translationL1B = sums.trB / pixels;
   }
   if (clf) {
+    clf.dispose();
     const acc = (k: keyof typeof correct) => correct[k] / n;
     m.accuracy = {
       real: acc("real"),

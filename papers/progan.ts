@@ -536,26 +536,28 @@ async function writeFigures(
     yLabel: "loss",
     smooth: 0.9,
   });
-  await plotLosses(run, "w_estimate", { "E[D(x)] − E[D(G(z))]": "w_estimate" }, {
+  await plotLosses(run, "w_estimate", { "E[D(x)] - E[D(G(z))]": "w_estimate" }, {
     title: "Critic's Wasserstein estimate",
     yLabel: "score gap",
     smooth: 0.9,
   });
-  // The α schedule, from the same function the training loop uses.
+  // The α schedule, from the same function the training loop uses: α at the first and last step
+  // of every phase, and 1 where the next phase begins (a fade-in ends at α = 1).
   const spp = stepsPerPhase(cfg), phases = numPhases(cfg.resolution);
-  const stride = Math.max(1, Math.floor(spp / 50));
   const xs: number[] = [], alpha: number[] = [];
-  for (let s = 0; s < spp * phases; s += stride) {
-    xs.push(s * cfg.batchSize);
-    alpha.push(growthAt(s, spp, cfg.resolution).alpha);
+  for (let p = 0; p < phases; p++) {
+    for (const step of [p * spp, (p + 1) * spp - 1]) {
+      xs.push(step * cfg.batchSize);
+      alpha.push(growthAt(step, spp, cfg.resolution).alpha);
+    }
+    xs.push((p + 1) * spp * cfg.batchSize);
+    alpha.push(1);
   }
-  xs.push(spp * phases * cfg.batchSize);
-  alpha.push(1);
-  const res = Array.from({ length: numStages(cfg.resolution) }, (_, s) => 4 << s).join("→");
-  const scene = linePlotScene([{ name: "α", x: xs, y: alpha }], {
-    title: `Fade-in α (resolutions ${res}; ${cfg.imagesPerPhase} images per phase)`,
+  const res = Array.from({ length: numStages(cfg.resolution) }, (_, s) => 4 << s).join("->");
+  const scene = linePlotScene([{ name: "alpha", x: xs, y: alpha }], {
+    title: `Fade-in alpha: ${res} px, ${cfg.imagesPerPhase} images per phase`,
     xLabel: "images shown",
-    yLabel: "α",
+    yLabel: "alpha",
     yRange: [0, 1.05],
     legend: false,
   });

@@ -171,7 +171,10 @@ export class Generator extends Module {
       ));
       this.norms.push(this.child(`bn${i}`, new BatchNorm(rng, widths[i])));
     }
-    this.out = this.child("out", new Conv2d(rng, widths[widths.length - 1], channels, 3, 1, 1, INIT));
+    this.out = this.child(
+      "out",
+      new Conv2d(rng, widths[widths.length - 1], channels, 3, 1, 1, INIT),
+    );
   }
 
   /** z [B, 128] → images [B, 32, 32, C] in [−1, 1]. */
@@ -260,7 +263,12 @@ export const SPEC: ExperimentSpec<SnganConfig> = {
     };
   },
   runIdParts: (cfg) => [cfg.dataset, cfg.loss, `setting${cfg.setting}`],
-  dataset: (cfg) => ({ name: cfg.dataset, split: "train", limit: cfg.limit ?? undefined, size: 32 }),
+  dataset: (cfg) => ({
+    name: cfg.dataset,
+    split: "train",
+    limit: cfg.limit ?? undefined,
+    size: 32,
+  }),
 };
 
 /** Entry point: parses flags, trains, writes every figure into the run directory. */
@@ -276,8 +284,18 @@ export async function main(argv: string[]): Promise<void> {
     );
   }
 
-  const G = new Generator(new Rng(args.seed, "init-G"), cfg.latentDim, data.channels, cfg.gChannels);
-  const D = new Discriminator(new Rng(args.seed, "init-D"), data.channels, cfg.dChannels, cfg.slope);
+  const G = new Generator(
+    new Rng(args.seed, "init-G"),
+    cfg.latentDim,
+    data.channels,
+    cfg.gChannels,
+  );
+  const D = new Discriminator(
+    new Rng(args.seed, "init-D"),
+    data.channels,
+    cfg.dChannels,
+    cfg.slope,
+  );
   const optG = new Adam(cfg.lr, cfg.beta1, cfg.beta2);
   const optD = new Adam(cfg.lr, cfg.beta1, cfg.beta2);
   const noise = new Rng(args.seed, "noise");

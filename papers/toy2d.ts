@@ -28,7 +28,7 @@
  * `iterationsPerEpoch` steps, after which mode coverage is recorded (modes_over_training.svg).
  *
  *   deno task reproduce toy2d            # 512-wide nets, 5,000 generator iterations
- *   deno task reproduce toy2d --quick    # 64-wide nets, 150 iterations: about half a minute
+ *   deno task reproduce toy2d --quick    # 64-wide nets, 60 iterations: for tests
  *
  * @module
  */
@@ -237,18 +237,18 @@ export const PAPER_CONFIG: Toy2dConfig = {
   checkpointEvery: 500,
 };
 
-/** `--quick`: 64-wide nets, batch 64, 3 × 50 generator iterations; learning rates ×10. */
+/** `--quick`: 64-wide nets, batch 64, 2 × 30 generator iterations; learning rates ×10. */
 export const QUICK_CONFIG: Toy2dConfig = {
   ...PAPER_CONFIG,
-  iterationsPerEpoch: 50,
-  epochs: 3,
+  iterationsPerEpoch: 30,
+  epochs: 2,
   batchSize: 64,
   hidden: [64, 64, 64],
   settings: Object.fromEntries(
     Object.entries(PAPER_CONFIG.settings).map(([k, s]) => [k, { ...s, lr: s.lr * 10 }]),
   ) as Record<MethodName, MethodSettings>,
   logEvery: 5,
-  checkpointEvery: 50,
+  checkpointEvery: 30,
 };
 
 /** Everything one (data, method) pair trains with. */
@@ -367,7 +367,9 @@ function listFlag(name: string, v: unknown, all: readonly string[]): string[] | 
   const items = String(v).split(",").map((s) => s.trim()).filter(Boolean);
   for (const it of items) {
     if (!all.includes(it)) {
-      throw new UserError(`--${name} expects a comma-separated list of ${all.join(", ")}; got "${it}"`);
+      throw new UserError(
+        `--${name} expects a comma-separated list of ${all.join(", ")}; got "${it}"`,
+      );
     }
   }
   return items.length > 0 ? items : undefined;
@@ -404,7 +406,9 @@ export async function main(argv: string[]): Promise<void> {
   const exp = await startExperiment(SPEC, argv);
   if (!exp) return;
   const { cfg, run, args } = exp;
-  const pairs = cfg.toys.flatMap((t) => cfg.methods.map((m) => makePair(makeToy(t), m, cfg, args.seed)));
+  const pairs = cfg.toys.flatMap((t) =>
+    cfg.methods.map((m) => makePair(makeToy(t), m, cfg, args.seed))
+  );
   const modules: Record<string, Module> = {};
   const optimizers: Record<string, Optimizer> = {};
   const rngs: Record<string, Rng> = {};
@@ -446,7 +450,10 @@ export async function main(argv: string[]): Promise<void> {
         return [p.key, { recovered: st.recovered, modes: st.modes, highQuality: st.highQuality }];
       }));
       const path = run.path("coverage", `epoch_${String(epoch).padStart(3, "0")}.json`);
-      await writeFileAtomic(path, JSON.stringify({ epoch, iteration: loop.step, ...record }) + "\n");
+      await writeFileAtomic(
+        path,
+        JSON.stringify({ epoch, iteration: loop.step, ...record }) + "\n",
+      );
     });
     if (!go) return;
   }
@@ -513,16 +520,30 @@ async function writeFigures(
       height: 420,
       legend: "bottom-right",
       points: [
-        { name: "real", x: everyOther(real, 0), y: everyOther(real, 1), color: "#ffffff", radius: 1.2 },
-        { name: "generated", x: everyOther(xy, 0), y: everyOther(xy, 1), color: "#ff7f0e", radius: 1.2 },
+        {
+          name: "real",
+          x: everyOther(real, 0),
+          y: everyOther(real, 1),
+          color: "#ffffff",
+          radius: 1.2,
+        },
+        {
+          name: "generated",
+          x: everyOther(xy, 0),
+          y: everyOther(xy, 1),
+          color: "#ff7f0e",
+          radius: 1.2,
+        },
       ],
     });
     await writeFileAtomic(run.path(`${p.toy.name}_${p.method}.svg`), sceneToSvg(scene));
     panels.set(p.key, renderScene(scene));
   }
   // Overview: one row per data set, one column per method.
-  const gridRows = cfg.toys.map((t) => hstack(cfg.methods.map((m) => panels.get(`${t}/${m}`)!), 4));
-  await writeFileAtomic(run.path("overview.png"), encodePng(vstack(gridRows, 4)));
+  const gridRows = cfg.toys.map((t) =>
+    hstack(cfg.methods.map((m) => panels.get(`${t}/${m}`)!), 4, 255)
+  );
+  await writeFileAtomic(run.path("overview.png"), encodePng(vstack(gridRows, 4, 255)));
 
   await writeFileAtomic(run.path("modes.json"), JSON.stringify(rows, null, 2) + "\n");
   const md = [
@@ -532,7 +553,9 @@ async function writeFigures(
     "| data | method | modes recovered | high-quality samples |",
     "|---|---|---|---|",
     ...rows.map((r) =>
-      `| ${r.toy} | ${r.method} | ${r.recovered} / ${r.modes} | ${(100 * r.highQuality).toFixed(1)}% |`
+      `| ${r.toy} | ${r.method} | ${r.recovered} / ${r.modes} | ${
+        (100 * r.highQuality).toFixed(1)
+      }% |`
     ),
   ].join("\n") + "\n";
   await writeFileAtomic(run.path("modes.md"), md);

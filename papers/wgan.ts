@@ -214,15 +214,15 @@ export class DcganCritic extends Module {
     const init = { ...CONV_INIT, bias: norm === "none" };
     const widths = [channels, ndf, 2 * ndf, 4 * ndf];
     for (let i = 0; i < 3; i++) {
-      this.convs.push(this.child(`conv${i}`, new Conv2d(rng, widths[i], widths[i + 1], 4, 2, 1, init)));
+      this.convs.push(
+        this.child(`conv${i}`, new Conv2d(rng, widths[i], widths[i + 1], 4, 2, 1, init)),
+      );
       const w = widths[i + 1];
       this.norms.push(
-        i === 0 || norm === "none"
-          ? null
-          : this.child(
-            `norm${i}`,
-            norm === "batch" ? new BatchNorm(rng, w, BN_INIT) : new LayerNorm(rng, w),
-          ),
+        i === 0 || norm === "none" ? null : this.child(
+          `norm${i}`,
+          norm === "batch" ? new BatchNorm(rng, w, BN_INIT) : new LayerNorm(rng, w),
+        ),
       );
     }
     this.convs.push(this.child("out", new Conv2d(rng, 4 * ndf, 1, 4, 1, 0, init)));
@@ -307,7 +307,9 @@ export function positiveFlag(name: string, v: unknown, integer: boolean): number
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new UserError(`--${name} expects a positive ${integer ? "integer" : "number"}, got "${v}"`);
+    throw new UserError(
+      `--${name} expects a positive ${integer ? "integer" : "number"}, got "${v}"`,
+    );
   }
   return n;
 }
@@ -407,7 +409,10 @@ export async function main(argv: string[]): Promise<void> {
     // Lines 9–10: one generator update, θ ← θ − α·RMSProp(∇θ −E[f(g(z))]).
     const gLoss = tf.tidy(() => {
       const z = noise.randn([cfg.batchSize, cfg.latentDim]);
-      const g = tf.variableGrads(() => generatorWasserstein(D.apply(G.apply(z, train), train)), gVars);
+      const g = tf.variableGrads(
+        () => generatorWasserstein(D.apply(G.apply(z, train), train)),
+        gVars,
+      );
       optG.step(gVars, gVars.map((v) => g.grads[v.name]));
       return g.value;
     });
@@ -489,7 +494,12 @@ export async function writeWassersteinFigures(
         { name: "critic loss", x: steps, y: losses.map((r) => r.critic_loss) },
         { name: "generator loss", x: steps, y: losses.map((r) => r.g_loss) },
       ],
-      { title: `${title}: losses`, xLabel: "generator iterations", yLabel: "loss", smooth: smoothing },
+      {
+        title: `${title}: losses`,
+        xLabel: "generator iterations",
+        yLabel: "loss",
+        smooth: smoothing,
+      },
     ),
   );
 }

@@ -159,7 +159,12 @@ export const SPEC: ExperimentSpec<WganGpConfig> = {
     };
   },
   runIdParts: (cfg) => [cfg.dataset, `norm-${cfg.criticNorm}`],
-  dataset: (cfg) => ({ name: cfg.dataset, split: "train", limit: cfg.limit ?? undefined, size: 32 }),
+  dataset: (cfg) => ({
+    name: cfg.dataset,
+    split: "train",
+    limit: cfg.limit ?? undefined,
+    size: 32,
+  }),
 };
 
 /** Entry point: parses flags, trains (Algorithm 1), writes every figure into the run directory. */
@@ -175,7 +180,12 @@ export async function main(argv: string[]): Promise<void> {
     );
   }
 
-  const G = new DcganGenerator(new Rng(args.seed, "init-G"), cfg.latentDim, data.channels, cfg.width);
+  const G = new DcganGenerator(
+    new Rng(args.seed, "init-G"),
+    cfg.latentDim,
+    data.channels,
+    cfg.width,
+  );
   const D = new DcganCritic(new Rng(args.seed, "init-D"), data.channels, cfg.width, cfg.criticNorm);
   const optG = new Adam(cfg.lr, cfg.beta1, cfg.beta2);
   const optD = new Adam(cfg.lr, cfg.beta1, cfg.beta2);

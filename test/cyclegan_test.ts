@@ -361,12 +361,15 @@ Deno.test("folder data: both CycleGAN layouts load as domains A and B; one cpu t
     "cpu",
     "--out",
     out,
+    "--size",
+    "24",
     "--max-steps",
     "1",
   ]);
   const m = JSON.parse(await Deno.readTextFile(join(out, "manifest.json")));
   assert.equal(m.steps, 1);
-  assert.equal(m.config.imageSize, 32);
+  assert.equal(m.config.imageSize, 24);
+  assert.equal(m.config.loadSize, 27); // 24 · 286/256, rounded
   assert.equal(m.config.channels, 3);
   const [rec] = await readJsonl(join(out, "losses.jsonl"));
   for (const k of ["D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"]) {
@@ -395,7 +398,7 @@ Deno.test("folder data: both CycleGAN layouts load as domains A and B; one cpu t
 
 Deno.test("folder data: an interrupted run resumes bit-identically (pool, rngs, lr)", async () => {
   const root = join(tmp, "zip");
-  const args = ["--quick", "--dataset", "folder", "--data-dir", root, "--backend", "cpu"];
+  const args = ["--quick", "--dataset", "folder", "--data-dir", root, "--backend", "wasm"];
   const full = join(tmp, "full"), part = join(tmp, "part");
   await main([...args, "--out", full]);
   await main([...args, "--out", part, "--max-steps", "3"]);

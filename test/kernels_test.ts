@@ -8,10 +8,19 @@ import { tf } from "../lib/tf.ts";
 import { Rng } from "../lib/random.ts";
 import { registerFastKernels } from "../lib/kernels/mod.ts";
 import {
+  im2colT,
+  sumMiddleAxis,
+  swapOuterAxes,
+  swapOuterInner,
+  transpose2d,
+} from "../lib/kernels/layout.ts";
+import {
+  conv2DBackpropFilterDilated,
   conv2DBackpropFilterIm2col,
   conv2DBackpropInputCol2im,
   conv2DBackpropInputPhases,
   type KernelArgs,
+  setScratchLimit,
 } from "../lib/kernels/wasm.ts";
 
 const registered = registerFastKernels();
@@ -86,6 +95,68 @@ const CONV_CASES: ConvCase[] = [
 
 const label = (c: ConvCase) =>
   `b${c.batch} ${c.h}x${c.w}x${c.ci}->${c.co} k${c.k} s${c.s} ${JSON.stringify(c.pad)}`;
+
+Deno.test("layout loops match their index definitions on plain arrays", () => {
+  const [a, m, c] = [5, 3, 19]; // 19 > the 16-wide transpose tile
+  const n = a * m * c;
+  const heap = new Float32Array(3 * n);
+  for (let i = 0; i < n; i++) heap[i] = i + 1;
+  const dst = heap.subarray(n, 2 * n);
+  transpose2d(heap, 0, n, a * m, c);
+  for (let r = 0; r < a * m; r++) {
+    for (let k = 0; k < c; k++) assert.equal(dst[k * a * m + r], heap[r * c + k]);
+  }
+  swapOuterAxes(heap, 0, n, a, m, c);
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < m; j++) {
+      for (let k = 0; k < c; k++) assert.equal(dst[(j * a + i) * c + k], heap[(i * m + j) * c + k]);
+    }
+  }
+  swapOuterInner(heap, 0, n, a, m, c);
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < m; j++) {
+      for (let k = 0; k < c; k++) assert.equal(dst[(k * m + j) * a + i], heap[(i * m + j) * c + k]);
+    }
+  }
+  sumMiddleAxis(heap, 0, n, a, m, c, 0.5);
+  for (let i = 0; i < a; i++) {
+    for (let k = 0; k < c; k++) {
+      let s = 0;
+      for (let j = 0; j < m; j++) s += heap[(i * m + j) * c + k];
+      assert.equal(dst[i * c + k], s * 0.5);
+    }
+  }
+  // im2colT of a 1×4×3×2 image, 2×2 kernel, stride 2, one row/col of padding on top/left.
+  const g = {
+    batch: 1,
+    inHeight: 4,
+    inWidth: 3,
+    inChannels: 2,
+    outHeight: 3,
+    outWidth: 2,
+    filterHeight: 2,
+    filterWidth: 2,
+    strideHeight: 2,
+    strideWidth: 2,
+    padTop: 1,
+    padLeft: 1,
+  };
+  im2colT(heap, 0, n, g);
+  const x = (h: number, w: number, ch: number) =>
+    h < 0 || h >= 4 || w < 0 || w >= 3 ? 0 : heap[(h * 3 + w) * 2 + ch];
+  for (let kh = 0; kh < 2; kh++) {
+    for (let kw = 0; kw < 2; kw++) {
+      for (let ch = 0; ch < 2; ch++) {
+        for (let oh = 0; oh < 3; oh++) {
+          for (let ow = 0; ow < 2; ow++) {
+            const row = (kh * 2 + kw) * 2 + ch;
+            assert.equal(dst[row * 6 + oh * 2 + ow], x(oh * 2 - 1 + kh, ow * 2 - 1 + kw, ch));
+          }
+        }
+      }
+    }
+  }
+});
 
 Deno.test("registerFastKernels registers the four missing kernels and is idempotent", () => {
   for (
@@ -320,7 +391,32 @@ Deno.test("alternative conv gradient kernels (bench variants) match cpu", async 
       dw,
       `im2col ${label(c)}`,
     );
+    assertClose(
+      run(conv2DBackpropFilterDilated, { x, dy }, { filterShape: w.shape }),
+      dw,
+      `dilated ${label(c)}`,
+    );
     tf.dispose([x, w, dy]);
+  }
+});
+
+Deno.test("batch-chunked im2col / col2im paths match cpu", async () => {
+  // A cap of 200 floats forces one image per GEMM, covering the chunk loop and row copies.
+  const old = setScratchLimit(200);
+  try {
+    const x = rng.randn([3, 9, 7, 2]) as tf.Tensor4D;
+    const w = rng.randn([3, 3, 2, 4]) as tf.Tensor4D;
+    const dy = rng.randn(tf.conv2d(x, w, 2, "same").shape);
+    await compare(
+      "chunked",
+      () =>
+        tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, "same"), dy))
+        )([x, w]),
+    );
+    tf.dispose([x, w, dy]);
+  } finally {
+    setScratchLimit(old);
   }
 });
 
@@ -348,4 +444,44 @@ Deno.test("wasm kernels free all their intermediates", async () => {
   }
   assert.equal(be.numDataIds(), before);
   tf.dispose([x, w, dw, emb, ids, a]);
+});
+
+Deno.test("threaded wasm build starts under Deno and its gradients match cpu", async () => {
+  // In a subprocess: the thread pool is created once per process, at backend initialization.
+  const dir = await Deno.makeTempDir();
+  const script = `${dir}/threads.ts`;
+  const url = (p: string) => JSON.stringify(import.meta.resolve(p));
+  const config = new URL("../deno.json", import.meta.url).pathname;
+  await Deno.writeTextFile(
+    script,
+    `import { tf } from ${url("../lib/tf.ts")};
+import { enableWasmThreads, registerFastKernels } from ${url("../lib/kernels/mod.ts")};
+import { Rng } from ${url("../lib/random.ts")};
+registerFastKernels();
+await tf.setBackend("cpu");
+const rng = new Rng(5, "threads");
+const x = rng.randn([4, 12, 12, 16]), w = rng.randn([4, 4, 16, 32]);
+const f = (a, b) => tf.sum(tf.square(tf.conv2d(a, b, 2, "same")));
+const want = tf.grads(f)([x, w]).map((t) => t.dataSync());
+const status = await enableWasmThreads(2);
+const got = tf.grads(f)([x, w]).map((t) => t.dataSync());
+let err = 0;
+for (let i = 0; i < want.length; i++) {
+  const scale = Math.max(1, ...want[i].map(Math.abs));
+  want[i].forEach((v, j) => { err = Math.max(err, Math.abs(v - got[i][j]) / scale); });
+}
+console.log(JSON.stringify({ ...status, backend: tf.getBackend(), err }));
+`,
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", "--no-check", "--config", config, script],
+  }).output();
+  await Deno.remove(dir, { recursive: true });
+  const text = new TextDecoder().decode(out.stdout).trim();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const r = JSON.parse(text.split("\n").at(-1)!);
+  assert.equal(r.error, undefined);
+  assert.equal(r.backend, "wasm");
+  assert.equal(r.threads, 2);
+  assert.ok(r.err < 2e-5, `max error relative to the largest gradient: ${r.err}`);
 });

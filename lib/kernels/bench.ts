@@ -24,6 +24,7 @@ import { tf } from "../tf.ts";
 import { Rng } from "../random.ts";
 import { enableWasmThreads, registerFastKernels, useKernelVariant } from "./mod.ts";
 import {
+  conv2DBackpropFilterDilated,
   conv2DBackpropFilterIm2col,
   conv2DBackpropInputCol2im,
   conv2DBackpropInputPhases,
@@ -126,7 +127,16 @@ function benchKernels(
       );
     const report = (kernel: string, variant: string, f: () => void) => {
       const { ms, cpuMs } = best(f, reps);
-      emit({ kind: "kernel", backend, kernel, variant, shape, gflops: flops / ms / 1e6, ms, cpuMs });
+      emit({
+        kind: "kernel",
+        backend,
+        kernel,
+        variant,
+        shape,
+        gflops: flops / ms / 1e6,
+        ms,
+        cpuMs,
+      });
     };
     const fwd = run("Conv2D", { x, filter: w }, { dilations: 1 });
     const bwdIn = run("Conv2DBackpropInput", { dy, filter: w }, { inputShape: xShape });
@@ -153,7 +163,12 @@ function benchKernels(
         "alt: gemm+col2im",
         direct(conv2DBackpropInputCol2im, { dy, filter: w }, { inputShape: xShape }),
       );
-      report("Conv2DBackpropFilter", "ours (dilated conv)", bwdFilter);
+      report("Conv2DBackpropFilter", "ours", bwdFilter);
+      report(
+        "Conv2DBackpropFilter",
+        "alt: dilated conv",
+        direct(conv2DBackpropFilterDilated, { x, dy }, { filterShape: l.filter }),
+      );
       report(
         "Conv2DBackpropFilter",
         "alt: im2col gemm",

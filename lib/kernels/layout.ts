@@ -14,7 +14,7 @@
  * @module
  */
 
-/** Geometry of a 2-D convolution (NHWC), as needed by {@link im2col} and {@link col2imAdd}. */
+/** Geometry of a 2-D convolution (NHWC), as needed by {@link im2colT} and {@link col2imAdd}. */
 export interface ConvGeometry {
   /** Batch, input height, input width, input channels. */
   batch: number;
@@ -35,7 +35,7 @@ export interface ConvGeometry {
   padLeft: number;
 }
 
-/** Tile edge for blocked transposes: 16×16 floats = 1 KiB per tile side, friendly to L1. */
+/** Tile edge for blocked transposes: a 16×16 tile of floats (1 KiB) stays in L1. */
 const TILE = 16;
 
 /**
@@ -110,36 +110,38 @@ function copyRun(heap: Float32Array, dst: number, src: number, n: number): void 
 }
 
 /**
- * im2col: unrolls the receptive fields of `x` ([B, H, W, C]) for output rows `b0 <= b < b1`
- * into `col`, a [(b1-b0)·OH·OW, KH·KW·C] matrix whose column order (kh, kw, c) matches a
- * [KH, KW, C, Co] filter flattened to [KH·KW·C, Co]. Padding positions are written as zeros.
+ * Transposed im2col: writes `colT`, the [KH·KW·C, (b1-b0)·OH·OW] transpose of the im2col
+ * matrix (the receptive fields of x, [B, H, W, C], unrolled for output images b0 ≤ b < b1),
+ * directly; padding positions are zeros (row (kh, kw, c) holds that tap's input value for every output position).
+ * Cheap when C is small, which is exactly when the dilated-conv filter gradient is inefficient.
  */
-export function im2col(
+export function im2colT(
   heap: Float32Array,
   x: number,
-  col: number,
+  colT: number,
   g: ConvGeometry,
   b0: number = 0,
   b1: number = g.batch,
 ): void {
   const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = g;
-  let d = col;
-  for (let b = b0; b < b1; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * sh - g.padTop + kh;
-          if (ih < 0 || ih >= H) {
-            heap.fill(0, d, d + KW * C);
-            d += KW * C;
-            continue;
-          }
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * sw - g.padLeft + kw;
-            if (iw < 0 || iw >= W) heap.fill(0, d, d + C);
-            else copyRun(heap, d, x + ((b * H + ih) * W + iw) * C, C);
-            d += C;
+  let d = colT;
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      for (let c = 0; c < C; c++) {
+        for (let b = b0; b < b1; b++) {
+          for (let oh = 0; oh < OH; oh++) {
+            const ih = oh * sh - g.padTop + kh;
+            if (ih < 0 || ih >= H) {
+              heap.fill(0, d, d + OW);
+              d += OW;
+              continue;
+            }
+            const row = x + (b * H + ih) * W * C + c;
+            for (let ow = 0; ow < OW; ow++) {
+              const iw = ow * sw - g.padLeft + kw;
+              heap[d++] = iw < 0 || iw >= W ? 0 : heap[row + iw * C];
+            }
           }
         }
       }
@@ -148,15 +150,23 @@ export function im2col(
 }
 
 /**
- * col2im with accumulation, the adjoint of {@link im2col}: adds every row of `col`
- * ([B·OH·OW, KH·KW·C]) back into the input positions it was read from. `dx` ([B, H, W, C]) must
+ * col2im with accumulation, the adjoint of im2col: adds every row of `col`
+ * ([(b1-b0)·OH·OW, KH·KW·C], output rows of images b0 ≤ b < b1) back into the input positions it
+ * was read from. `dx` ([B, H, W, C]) must
  * be zeroed by the caller. This turns `dx = col2im(dy · Wᵀ)` into the input gradient of a conv.
  */
-export function col2imAdd(heap: Float32Array, col: number, dx: number, g: ConvGeometry): void {
-  const { batch: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
+export function col2imAdd(
+  heap: Float32Array,
+  col: number,
+  dx: number,
+  g: ConvGeometry,
+  b0: number = 0,
+  b1: number = g.batch,
+): void {
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = g;
   let s = col;
-  for (let b = 0; b < B; b++) {
+  for (let b = b0; b < b1; b++) {
     for (let oh = 0; oh < OH; oh++) {
       for (let ow = 0; ow < OW; ow++) {
         for (let kh = 0; kh < KH; kh++) {

@@ -17,8 +17,9 @@
  *   SquaredDifference, Transpose, Reverse, Softmax, SpaceToBatchND, OneHot, Cast, AddN, LRN.
  * - Present but slow (measured, one core): Conv2DBackpropInput ~2.5 GFLOP/s (Conv2D: ~28);
  *   BatchMatMul with transposeA or transposeB ~1–2 GFLOP/s (no transpose: ~30) — every dense
- *   layer's gradient uses those flags; StridedSlice, large Transposes and DepthToSpace move data
- *   at 18–70 ns per element.
+ *   layer's gradient uses those flags; Sum and Mean over non-innermost axes (batch-norm moments)
+ *   transpose their input first; StridedSlice, large Transposes and DepthToSpace move data at
+ *   18–70 ns per element.
  * - Failing identically on cpu (tfjs-core gradient gaps, not backend issues): gradients of
  *   StridedSlice, DepthToSpace, Cumsum (wrong shape), Prod, Einsum, dilated conv2d.
  *
@@ -26,11 +27,15 @@
  * BatchMatMul without transposes); the reshuffling around them is done by plain loops writing
  * into the wasm heap ({@link ./layout.ts}), because the wasm backend's own data-movement kernels
  * are slower than JS.
- * - Conv2DBackpropFilter: `dWᵀ = dyᵀ · im2col(x)`, one GEMM per batch chunk.
+ * - Conv2DBackpropFilter: a stride-1 conv with dilation = stride over transposed operands (x read
+ *   as [Ci, H, W, B], dy as the filter [OH, OW, B, Co]); for few input channels (RGB/greyscale
+ *   layers) one GEMM `dW = im2col(x)ᵀ · dy` instead.
  * - Conv2DBackpropInput: split by stride phase. The input rows `h ≡ r (mod s)` only see the
  *   kernel taps `kh ≡ (r + pad) (mod s)`, so each of the s² phases is a dense stride-1 conv of
  *   `dy` with a ⌈K/s⌉-sized sub-filter — no zero-stuffing, no wasted MACs. Phases are then
- *   interleaved into dx.
+ *   interleaved into dx. For few input channels or a 1×1 output: `dx = col2im(dy · Wᵀ)`.
+ * - Sum, Mean over non-innermost axes (batch-norm moments): one pass in JS instead of the stock
+ *   transpose-then-reduce.
  * - DepthwiseConv2dNativeBackpropInput: the same phase split over XNNPACK's depthwise conv.
  * - DepthwiseConv2dNativeBackpropFilter, UnsortedSegmentSum: direct loops (memory-bound anyway).
  * - BatchMatMul: transposes its operands with a blocked JS transpose, then the fast no-transpose
@@ -43,7 +48,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import {
   col2imAdd,
   type ConvGeometry,
-  im2col,
+  im2colT,
   type PhasePlacement,
   placePhase,
   sumMiddleAxis,
@@ -65,8 +70,16 @@ type Args = KernelArgs;
  * switch back. Filled once, by {@link registerWasmKernels}. */
 const stock = new Map<string, tf.KernelConfig>();
 
-/** Largest im2col scratch matrix, in floats (64 Mi floats = 256 MiB); bigger batches are chunked. */
-const MAX_COL_FLOATS = 64 * 1024 * 1024;
+/** Largest im2col/col2im scratch matrix, in floats (256 MiB); bigger batches are chunked. */
+let MAX_COL_FLOATS = 64 * 1024 * 1024;
+
+/** Sets the im2col/col2im scratch cap in floats (tests use a tiny one to exercise batch
+ * chunking); returns the previous cap. */
+export function setScratchLimit(floats: number): number {
+  const old = MAX_COL_FLOATS;
+  MAX_COL_FLOATS = floats;
+  return old;
+}
 
 /** Calls a stock wasm kernel (the saved original if we replaced it) on TensorInfos. */
 function call(
@@ -81,10 +94,17 @@ function call(
 }
 
 /** A Float32Array over the whole wasm heap. Re-create it after any allocation: growing the
- * memory replaces the underlying buffer. */
+ * memory replaces the underlying buffer. Read from the Memory object itself, because with the
+ * threaded build a worker thread may have grown it behind the main thread's cached views. */
 function heapF32(backend: BackendWasm): Float32Array {
-  // The module's .d.ts omits the Emscripten heap views, which tfjs itself uses the same way.
-  return new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer);
+  // The module's .d.ts omits these Emscripten fields; tfjs itself reads HEAPU8 the same way.
+  const m = backend.wasm as unknown as {
+    wasmMemory?: WebAssembly.Memory; // threaded build
+    asm?: { memory?: WebAssembly.Memory }; // single-threaded builds
+    HEAPU8: Uint8Array;
+  };
+  const memory = m.wasmMemory ?? m.asm?.memory;
+  return new Float32Array(memory != null ? memory.buffer : m.HEAPU8.buffer);
 }
 
 /** Element offset of a float32 tensor in {@link heapF32}. */
@@ -166,11 +186,23 @@ function gemm(backend: BackendWasm, a: Info, b: Info): Info {
 // Conv2DBackpropFilter: dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh-pt, ow·s+kw-pl, ci] dy[b,oh,ow,co]
 
 /**
+ * Conv2DBackpropFilter. Small-Ci layers (an RGB or greyscale input: KH·KW·Ci ≤ 256) use one GEMM
+ * `dW = im2col(x)ᵀ · dy`; the others a dilated conv (see {@link conv2DBackpropFilterDilated}),
+ * which needs no im2col matrix but is inefficient when Ci (its batch) is tiny.
+ */
+function conv2DBackpropFilter(args: Args): Info {
+  const filterShape = args.attrs!.filterShape as number[];
+  return filterShape[0] * filterShape[1] * filterShape[2] <= 256
+    ? conv2DBackpropFilterIm2col(args)
+    : conv2DBackpropFilterDilated(args);
+}
+
+/**
  * Filter gradient as one stride-1 XNNPACK conv with dilation = stride: read x as [Ci, H, W, B]
  * (Ci plays the batch, B the input channels) and dy as a filter [OH, OW, B, Co]; the conv output
  * [Ci, KH, KW, Co] is dW with its first axis moved. Only x and dy are reshuffled (in JS).
  */
-function conv2DBackpropFilter({ inputs, attrs, backend }: Args): Info {
+export function conv2DBackpropFilterDilated({ inputs, attrs, backend }: Args): Info {
   const be = backend as BackendWasm;
   const { x, dy } = inputs;
   const filterShape = attrs!.filterShape as number[];
@@ -214,42 +246,60 @@ function conv2DBackpropFilter({ inputs, attrs, backend }: Args): Info {
   }
 }
 
-/** Alternative Conv2DBackpropFilter, `dWᵀ = dyᵀ · im2col(x)` (one GEMM per batch chunk); kept
- * for the bench comparison. */
+/** Batch chunk size that keeps an im2col matrix of `perImage` rows × `cols` under the cap. */
+function batchChunk(batch: number, perImage: number, cols: number): number {
+  return Math.max(1, Math.min(batch, Math.floor(MAX_COL_FLOATS / (perImage * cols))));
+}
+
+/** Rows [r0, r1) of a tensor viewed as [rows, cols]: the tensor itself when that is all of it,
+ * else a copy (a GEMM operand must be a whole tensor). */
+function rowRange(
+  be: BackendWasm,
+  scratch: Scratch,
+  t: Info,
+  r0: number,
+  r1: number,
+  cols: number,
+) {
+  if (r0 === 0 && r1 * cols === tf.util.sizeFromShape(t.shape)) {
+    return { ...t, shape: [1, r1, cols] };
+  }
+  const part = scratch.alloc([1, r1 - r0, cols]);
+  const heap = heapF32(be), src = at(be, t) + r0 * cols;
+  heap.copyWithin(at(be, part), src, src + (r1 - r0) * cols);
+  return part;
+}
+
+/** Conv2DBackpropFilter as `dW = im2col(x)ᵀ · dy`, one GEMM per batch chunk (the transposed
+ * im2col matrix is written directly). Exported for tests and the bench comparison. */
 export function conv2DBackpropFilterIm2col({ inputs, attrs, backend }: Args): Info {
   const be = backend as BackendWasm;
   const { x, dy } = inputs;
-  const info = conv2dInfo(x.shape, attrs!.filterShape as number[], attrs!, false);
+  const filterShape = attrs!.filterShape as number[];
+  const info = conv2dInfo(x.shape, filterShape, attrs!, false);
   const g = geometry(info);
-  const { outHeight: OH, outWidth: OW, outChannels: Co } = info;
+  const Co = info.outChannels;
   const kkc = g.filterHeight * g.filterWidth * g.inChannels;
-  const perImage = OH * OW;
-  const chunk = Math.max(1, Math.min(g.batch, Math.floor(MAX_COL_FLOATS / (perImage * kkc))));
+  const perImage = info.outHeight * info.outWidth;
+  const chunk = batchChunk(g.batch, perImage, kkc);
+  const dw = be.makeOutput(filterShape, "float32");
   const scratch = new Scratch(be);
   try {
-    // dWᵀ [Co, KH·KW·Ci], accumulated over batch chunks.
-    const acc = scratch.alloc([Co, kkc]);
     for (let b0 = 0; b0 < g.batch; b0 += chunk) {
-      const nb = Math.min(chunk, g.batch - b0);
-      const n = nb * perImage;
-      const col = scratch.alloc([1, n, kkc]);
-      const dyT = scratch.alloc([1, Co, n]);
-      let heap = heapF32(be);
-      im2col(heap, at(be, x), at(be, col), g, b0, b0 + nb);
-      transpose2d(heap, at(be, dy) + b0 * perImage * Co, at(be, dyT), n, Co);
-      const part = scratch.keep(gemm(be, dyT, col));
-      heap = heapF32(be);
-      const src = at(be, part), dst = at(be, acc);
-      if (b0 === 0) heap.copyWithin(dst, src, src + Co * kkc);
-      else for (let i = 0; i < Co * kkc; i++) heap[dst + i] += heap[src + i];
-      scratch.free(col);
-      scratch.free(dyT);
-      scratch.free(part);
+      const b1 = Math.min(g.batch, b0 + chunk);
+      const colT = scratch.alloc([1, kkc, (b1 - b0) * perImage]);
+      im2colT(heapF32(be), at(be, x), at(be, colT), g, b0, b1);
+      const dyRows = rowRange(be, scratch, dy, b0 * perImage, b1 * perImage, Co);
+      const part = scratch.keep(gemm(be, colT, dyRows)); // [1, KH·KW·Ci, Co] = dW's layout
+      const heap = heapF32(be), src = at(be, part), dst = at(be, dw);
+      if (b0 === 0) heap.copyWithin(dst, src, src + kkc * Co);
+      else for (let i = 0; i < kkc * Co; i++) heap[dst + i] += heap[src + i];
+      scratch.dispose(); // this chunk's matrices
     }
-    const out = be.makeOutput(attrs!.filterShape as number[], "float32");
-    const heap = heapF32(be);
-    transpose2d(heap, at(be, acc), at(be, out), Co, kkc);
-    return out;
+    return dw;
+  } catch (e) {
+    be.disposeData(dw.dataId);
+    throw e;
   } finally {
     scratch.dispose();
   }
@@ -398,25 +448,18 @@ function inputGradByPhases(
 }
 
 /**
- * Conv2DBackpropInput. A conv with a 1×1 output (DCGAN's first generator layer and last
- * discriminator layer) is a dense layer in disguise: there `dx = dy · Wᵀ` as one GEMM (col2im is
- * then a plain copy) beats a stride-1 conv of a 1×1 image padded to K×K. Otherwise: stride phases.
+ * Conv2DBackpropInput. Two cases use `dx = col2im(dy · Wᵀ)` instead of stride phases: a 1×1
+ * output (DCGAN's first generator and last discriminator layer — a dense layer in disguise, where
+ * a phase would be a K×K conv over a 1×1 image), and few input channels (Ci < 32: an RGB or
+ * greyscale image, where the phase convs have too few output channels to keep XNNPACK busy).
  */
 function conv2DBackpropInput(args: Args): Info {
-  const info = conv2dInfo(
-    args.attrs!.inputShape as number[],
-    args.inputs.filter.shape,
-    args.attrs!,
-    false,
-  );
-  if (info.outHeight === 1 && info.outWidth === 1) return conv2DBackpropInputCol2im(args);
-  return inputGradByPhases(
-    args.backend as BackendWasm,
-    args.inputs.dy,
-    args.inputs.filter,
-    info,
-    false,
-  );
+  const { attrs, inputs } = args;
+  const info = conv2dInfo(attrs!.inputShape as number[], inputs.filter.shape, attrs!, false);
+  if ((info.outHeight === 1 && info.outWidth === 1) || info.inChannels < 32) {
+    return conv2DBackpropInputCol2im(args);
+  }
+  return inputGradByPhases(args.backend as BackendWasm, inputs.dy, inputs.filter, info, false);
 }
 
 /** Conv2DBackpropInput by stride phases only (see the module comment); for tests and the bench. */
@@ -425,7 +468,8 @@ export function conv2DBackpropInputPhases({ inputs, attrs, backend }: Args): Inf
   return inputGradByPhases(backend as BackendWasm, inputs.dy, inputs.filter, info, false);
 }
 
-/** Conv2DBackpropInput as `dx = col2im(dy · Wᵀ)`; for tests and the bench comparison. */
+/** Conv2DBackpropInput as `dx = col2im(dy · Wᵀ)`, one GEMM per batch chunk; exported for tests
+ * and the bench comparison. */
 export function conv2DBackpropInputCol2im({ inputs, attrs, backend }: Args): Info {
   const be = backend as BackendWasm;
   const { dy, filter } = inputs;
@@ -433,23 +477,28 @@ export function conv2DBackpropInputCol2im({ inputs, attrs, backend }: Args): Inf
   const g = geometry(info);
   const kkc = g.filterHeight * g.filterWidth * g.inChannels;
   const Co = info.outChannels;
-  const scratch = new Scratch(be);
+  const perImage = info.outHeight * info.outWidth;
+  const chunk = batchChunk(g.batch, perImage, kkc);
   const dx = be.makeOutput(info.inShape, "float32");
+  const scratch = new Scratch(be);
+  const chunkScratch = new Scratch(be);
   try {
-    const wT = scratch.alloc([1, Co, kkc]);
-    const n = g.batch * g.outHeight * g.outWidth;
-    const dy3 = { ...dy, shape: [1, n, Co] };
-    let heap = heapF32(be);
-    transpose2d(heap, at(be, filter), at(be, wT), kkc, Co);
-    const col = scratch.keep(gemm(be, dy3, wT));
-    heap = heapF32(be);
-    heap.fill(0, at(be, dx), at(be, dx) + tf.util.sizeFromShape(info.inShape));
-    col2imAdd(heap, at(be, col), at(be, dx), g);
+    const wT = scratch.alloc([1, Co, kkc]); // W as [KH·KW·Ci, Co], transposed
+    transpose2d(heapF32(be), at(be, filter), at(be, wT), kkc, Co);
+    be.typedArrayFromHeap(dx).fill(0);
+    for (let b0 = 0; b0 < g.batch; b0 += chunk) {
+      const b1 = Math.min(g.batch, b0 + chunk);
+      const dyRows = rowRange(be, chunkScratch, dy, b0 * perImage, b1 * perImage, Co);
+      const col = chunkScratch.keep(gemm(be, dyRows, wT));
+      col2imAdd(heapF32(be), at(be, col), at(be, dx), g, b0, b1);
+      chunkScratch.dispose();
+    }
     return dx;
   } catch (e) {
     be.disposeData(dx.dataId);
     throw e;
   } finally {
+    chunkScratch.dispose();
     scratch.dispose();
   }
 }

@@ -120,6 +120,13 @@ export function gemmSource(kernel: GemmKernel, tile: GemmTile): string {
   emit(`var<workgroup> tileA : array<vec4<f32>, ${(BK * BM) / 4}>;`);
   emit(`var<workgroup> tileB : array<vec4<f32>, ${(BK * BN) / 4}>;`);
   emit(kernel.code);
+  // Stores four consecutive columns of one row, skipping those outside C.
+  emit(`fn storeRow4(batch : i32, split : i32, row : i32, col : i32, v : vec4<f32>) {`);
+  emit(`  if (row >= uniforms.dimM) { return; }`);
+  emit(`  for (var j = 0; j < 4; j = j + 1) {`);
+  emit(`    if (col + j < uniforms.dimN) { storeC(batch, split, row, col + j, v[j]); }`);
+  emit(`  }`);
+  emit(`}`);
   emit(`fn main() {`);
   emit(`  let tx = i32(localId.x);`);
   emit(`  let ty = i32(localId.y);`);
@@ -146,28 +153,22 @@ export function gemmSource(kernel: GemmKernel, tile: GemmTile): string {
     `vec4<f32>(${
       [0, 1, 2, 3].map((j) => `loadB(batch, ${k0} + bK${i}, bCol${i} + ${j})`).join(", ")
     })`;
-  aSlots.forEach((s, i) => emit(`  var ${s.reg} = ${loadA(i, "kBegin")};`));
-  bSlots.forEach((s, i) => emit(`  var ${s.reg} = ${loadB(i, "kBegin")};`));
   for (let r = 0; r < tile.tm; r++) {
     for (let h = 0; h < GN; h++) emit(`  var acc${r}_${h} = vec4<f32>(0.0);`);
   }
-  // The trip count comes from a uniform only, so the barriers sit in uniform control flow; the
-  // last split's surplus slabs load zeros (loaders return 0 for k >= dimK).
-  emit(`  for (var t = 0; t < uniforms.tilesPerSplit; t = t + 1) {`);
+  // Iteration t issues the global loads of slab t, then multiplies slab t − 1 (already in
+  // workgroup memory) while those loads are in flight, then stages slab t. The trip count comes
+  // from a uniform only, so the barriers sit in uniform control flow; the last split's surplus
+  // slabs load zeros (loaders return 0 for k >= dimK).
+  emit(`  for (var t = 0; t <= uniforms.tilesPerSplit; t = t + 1) {`);
   emit(`    let k0 = kBegin + t * ${BK};`);
-  emit(`    workgroupBarrier();`);
-  aSlots.forEach((s, i) =>
-    emit(`    tileA[aK${i} * ${BM / 4} + (aRow${i} - rowBase) / 4] = ${s.reg};`)
-  );
-  bSlots.forEach((s, i) =>
-    emit(`    tileB[bK${i} * ${BN / 4} + (bCol${i} - colBase) / 4] = ${s.reg};`)
-  );
-  emit(`    workgroupBarrier();`);
-  emit(`    if (t + 1 < uniforms.tilesPerSplit) {`);
-  emit(`      let kNext = k0 + ${BK};`);
-  aSlots.forEach((s, i) => emit(`      ${s.reg} = ${loadA(i, "kNext")};`));
-  bSlots.forEach((s, i) => emit(`      ${s.reg} = ${loadB(i, "kNext")};`));
+  aSlots.forEach((s) => emit(`    var ${s.reg} = vec4<f32>(0.0);`));
+  bSlots.forEach((s) => emit(`    var ${s.reg} = vec4<f32>(0.0);`));
+  emit(`    if (t < uniforms.tilesPerSplit) {`);
+  aSlots.forEach((s, i) => emit(`      ${s.reg} = ${loadA(i, "k0")};`));
+  bSlots.forEach((s, i) => emit(`      ${s.reg} = ${loadB(i, "k0")};`));
   emit(`    }`);
+  emit(`    if (t > 0) {`);
   const lane = ["x", "y", "z", "w"];
   for (let kk = 0; kk < BK; kk++) {
     emit(`    {`);
@@ -183,25 +184,25 @@ export function gemmSource(kernel: GemmKernel, tile: GemmTile): string {
     }
     emit(`    }`);
   }
+  emit(`    }`);
+  emit(`    workgroupBarrier();`);
+  emit(`    if (t < uniforms.tilesPerSplit) {`);
+  aSlots.forEach((s, i) =>
+    emit(`      tileA[aK${i} * ${BM / 4} + (aRow${i} - rowBase) / 4] = ${s.reg};`)
+  );
+  bSlots.forEach((s, i) =>
+    emit(`      tileB[bK${i} * ${BN / 4} + (bCol${i} - colBase) / 4] = ${s.reg};`)
+  );
+  emit(`    }`);
+  emit(`    workgroupBarrier();`);
   emit(`  }`);
   // Thread (tx, ty) owns rows (g·16 + ty)·4 + i and columns (h·16 + tx)·4 + j.
   for (let g = 0; g < GM; g++) {
     for (let i = 0; i < 4; i++) {
-      emit(`  {`);
-      emit(`    let row = rowBase + ${(g * WG) * 4 + i} + ty * 4;`);
-      emit(`    if (row < uniforms.dimM) {`);
       for (let h = 0; h < GN; h++) {
-        for (let j = 0; j < 4; j++) {
-          emit(`      if (colBase + ${h * WG * 4 + j} + tx * 4 < uniforms.dimN) {`);
-          emit(
-            `        storeC(batch, split, row, colBase + ${h * WG * 4 + j} + tx * 4, ` +
-              `acc${g * 4 + i}_${h}.${lane[j]});`,
-          );
-          emit(`      }`);
-        }
+        const row = `rowBase + ${g * WG * 4 + i} + ty * 4`, col = `colBase + ${h * WG * 4} + tx * 4`;
+        emit(`  storeRow4(batch, split, ${row}, ${col}, acc${g * 4 + i}_${h});`);
       }
-      emit(`    }`);
-      emit(`  }`);
     }
   }
   emit(`}`);

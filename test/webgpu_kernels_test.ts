@@ -1,0 +1,250 @@
+/**
+ * Correctness of our WGSL kernels for the webgpu backend (lib/kernels/webgpu): each is compared with
+ * the tfjs cpu backend on small random shapes covering transposes, broadcasting, strides 1 and 2,
+ * 'same'/'valid'/explicit padding, odd sizes, dilation, batch 1 and 3, every tile shape and the
+ * split-K path; fused Adam is compared with the update rule computed in float64 here.
+ *
+ * Runs wherever a WebGPU adapter exists (a software one such as Mesa's llvmpipe is enough) and is
+ * skipped otherwise.
+ */
+import assert from "node:assert/strict";
+import { tf } from "../lib/tf.ts";
+import { Rng } from "../lib/random.ts";
+import {
+  fusedAdamStep,
+  registerWebgpuKernels,
+  webgpuKernelCounts,
+} from "../lib/kernels/webgpu/mod.ts";
+import { type GemmTile, planGemm, setTileOverride } from "../lib/kernels/webgpu/gemm.ts";
+
+// Mesa's Vulkan loader complains on stderr without it.
+if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+const adapter = await navigator.gpu?.requestAdapter().catch(() => null) ?? null;
+const registered = registerWebgpuKernels();
+if (adapter) await tf.setBackend("webgpu");
+// Inputs are made on cpu; tfjs moves them to whichever backend runs the op.
+await tf.setBackend("cpu");
+
+/** Skipped without an adapter; the WebGPU device lives for the whole process (no sanitizers). */
+const gpuTest = { ignore: adapter === null, sanitizeResources: false, sanitizeOps: false };
+
+const TILES: GemmTile[] = [{ tm: 4, tn: 4 }, { tm: 8, tn: 4 }, { tm: 4, tn: 8 }, { tm: 8, tn: 8 }];
+
+/** A random input, materialized as a tensor on each backend in turn. */
+interface Input {
+  shape: number[];
+  data: Float32Array;
+}
+
+function randn(rng: Rng, shape: number[]): Input {
+  return { shape, data: rng.normalArray(shape.reduce((a, b) => a * b, 1)) };
+}
+
+/**
+ * Runs `f` on `backend` with fresh tensors of `inputs` and returns its outputs as plain arrays.
+ * (Reusing one tensor on both backends would need a synchronous GPU read, which tfjs-webgpu cannot
+ * do under Deno.)
+ */
+async function on(
+  backend: string,
+  inputs: Input[],
+  f: (...xs: tf.Tensor[]) => tf.Tensor[],
+): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const outs = tf.tidy(() => f(...inputs.map((x) => tf.tensor(x.data, x.shape))));
+  const data = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
+  tf.dispose(outs);
+  await tf.setBackend("cpu");
+  return data;
+}
+
+/** Asserts `got` ≈ `want` elementwise, with an fp32 tolerance scaled by the magnitude of `want`. */
+function assertClose(got: Float32Array, want: Float32Array, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  let scale = 1;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    assert.ok(err <= 5e-5 * scale, `${what}: element ${i} is ${got[i]}, cpu says ${want[i]}`);
+  }
+}
+
+/** Runs `f` on webgpu and cpu and compares every output. */
+async function compare(
+  what: string,
+  inputs: Input[],
+  f: (...xs: tf.Tensor[]) => tf.Tensor[],
+): Promise<void> {
+  const [gpu, cpu] = [await on("webgpu", inputs, f), await on("cpu", inputs, f)];
+  gpu.forEach((g, i) => assertClose(g, cpu[i], `${what} [output ${i}]`));
+}
+
+Deno.test("registers the four kernels, idempotently", gpuTest, () => {
+  const names = ["BatchMatMul", "Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"];
+  assert.deepEqual([...registered].sort(), [...names].sort());
+  assert.deepEqual(registerWebgpuKernels().sort(), [...names].sort());
+});
+
+Deno.test("BatchMatMul matches cpu for every transpose and tile shape", gpuTest, async () => {
+  const rng = new Rng(1, "webgpu-matmul");
+  webgpuKernelCounts(true);
+  try {
+    for (const tile of TILES) {
+      setTileOverride(tile);
+      for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+        // Odd sizes that leave partial tiles on every edge, including a one-row product.
+        const m = tile.tm === 8 ? 131 : 1 + rng.int(70), k = 1 + rng.int(40);
+        const n = tile.tn === 8 ? 133 : 1 + rng.int(70);
+        const a = randn(rng, ta ? [k, m] : [m, k]), b = randn(rng, tb ? [n, k] : [k, n]);
+        const what = `matmul ${m}x${k}x${n} ta=${ta} tb=${tb} tile ${tile.tm}x${tile.tn}`;
+        await compare(what, [a, b], (a, b) => [tf.matMul(a, b, ta, tb)]);
+      }
+    }
+  } finally {
+    setTileOverride(null);
+  }
+  const c = webgpuKernelCounts().BatchMatMul;
+  assert.equal(c.stock, 0);
+  assert.equal(c.ours, 16);
+});
+
+Deno.test("BatchMatMul batching, broadcasting and split-K", gpuTest, async () => {
+  const rng = new Rng(2, "webgpu-matmul-batch");
+  webgpuKernelCounts(true);
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[3, 5, 7], [7, 4], false, false], // rank 3 × rank 2: b shared by every batch
+    [[1, 9, 6], [3, 2, 9], true, true], // a broadcast over b's batch
+    [[2, 3, 4, 5], [2, 3, 5, 6], false, false], // rank 4
+    [[1, 2, 3000], [1, 3000, 7], false, false], // long K: split into partial sums
+    [[8, 2000], [5, 2000], false, true],
+  ];
+  // The long-K products must really take the split path.
+  assert.ok(planGemm(2, 7, 3000, 1, true)!.splits > 1);
+  assert.ok(planGemm(8, 5, 2000, 1, true)!.splits > 1);
+  for (const [sa, sb, ta, tb] of cases) {
+    const what = `matmul ${sa} x ${sb}`;
+    await compare(what, [randn(rng, sa), randn(rng, sb)], (a, b) => [tf.matMul(a, b, ta, tb)]);
+  }
+  assert.deepEqual(webgpuKernelCounts(true).BatchMatMul, { ours: cases.length, stock: 0 });
+});
+
+Deno.test("unsupported layouts fall back to the stock kernel", gpuTest, async () => {
+  const rng = new Rng(6, "webgpu-fallback");
+  webgpuKernelCounts(true);
+  const x = randn(rng, [2, 3, 6, 5]), w = randn(rng, [3, 3, 3, 4]);
+  await compare("NCHW conv2d", [x, w], (x, w) => [
+    tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, "same", "NCHW"),
+  ]);
+  assert.deepEqual(webgpuKernelCounts().Conv2D, { ours: 0, stock: 1 });
+});
+
+type Pad = "same" | "valid" | number | [[0, 0], [number, number], [number, number], [0, 0]];
+
+interface ConvCase {
+  b: number;
+  h: number;
+  w: number;
+  ci: number;
+  co: number;
+  k: number;
+  s: number;
+  pad: Pad;
+  dilation?: number;
+}
+
+/** y = conv2d(x, w), dx = conv2dTranspose(dy, w) (Conv2DBackpropInput) and dW via tf.grad. */
+async function checkConv(c: ConvCase, rng: Rng, what: string): Promise<void> {
+  const x = randn(rng, [c.b, c.h, c.w, c.ci]), w = randn(rng, [c.k, c.k, c.ci, c.co]);
+  const d = c.dilation ?? 1;
+  const yShape = tf.tidy(() => {
+    const [zx, zw]: tf.Tensor[] = [tf.zeros(x.shape), tf.zeros(w.shape)];
+    return tf.conv2d(zx as tf.Tensor4D, zw as tf.Tensor4D, c.s, c.pad, "NHWC", d).shape;
+  });
+  const dy = randn(rng, yShape);
+  await compare(`${what} ${JSON.stringify(c)}`, [x, w, dy], (x, w, dy) => {
+    const [x4, w4, dy4] = [x, w, dy] as tf.Tensor4D[];
+    const y = tf.conv2d(x4, w4, c.s, c.pad, "NHWC", d);
+    if (d !== 1) return [y]; // tfjs has no gradients for dilated convs
+    const dx = tf.conv2dTranspose(dy4, w4, x4.shape, c.s, c.pad);
+    const dw = tf.grad((f) => tf.sum(tf.mul(tf.conv2d(x4, f as tf.Tensor4D, c.s, c.pad), dy4)))(w4);
+    return [y, dx, dw];
+  });
+}
+
+Deno.test("Conv2D and its gradients match cpu", gpuTest, async () => {
+  const rng = new Rng(3, "webgpu-conv");
+  webgpuKernelCounts(true);
+  const cases: ConvCase[] = [
+    { b: 1, h: 7, w: 5, ci: 3, co: 5, k: 3, s: 1, pad: "same" },
+    { b: 3, h: 8, w: 8, ci: 4, co: 6, k: 4, s: 2, pad: 1 }, // DCGAN's k4 s2 p1
+    { b: 1, h: 9, w: 7, ci: 5, co: 3, k: 3, s: 2, pad: "valid" },
+    { b: 3, h: 9, w: 9, ci: 2, co: 7, k: 4, s: 2, pad: "same" },
+    { b: 1, h: 6, w: 11, ci: 3, co: 9, k: 3, s: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+    { b: 3, h: 4, w: 4, ci: 8, co: 1, k: 4, s: 1, pad: "valid" }, // DCGAN's last D layer
+    { b: 1, h: 1, w: 1, ci: 6, co: 8, k: 4, s: 1, pad: 3 }, // DCGAN's first G layer (as a conv)
+    { b: 3, h: 5, w: 6, ci: 2, co: 3, k: 1, s: 2, pad: "same" }, // filter smaller than stride
+    { b: 1, h: 10, w: 9, ci: 3, co: 4, k: 3, s: 1, pad: "same", dilation: 2 },
+  ];
+  for (const c of cases) await checkConv(c, rng, "conv");
+  const counts = webgpuKernelCounts();
+  for (const k of ["Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"]) {
+    assert.equal(counts[k].stock, 0, k);
+    assert.ok(counts[k].ours >= cases.length - 1, k);
+  }
+});
+
+Deno.test("conv kernels on every tile shape and with split-K", gpuTest, async () => {
+  const rng = new Rng(4, "webgpu-conv-tiles");
+  try {
+    for (const tile of TILES) {
+      setTileOverride(tile);
+      await checkConv({ b: 3, h: 11, w: 10, ci: 5, co: 9, k: 4, s: 2, pad: 1 }, rng, `tile ${tile.tm}x${tile.tn}`);
+    }
+  } finally {
+    setTileOverride(null);
+  }
+  // Long reductions: the filter gradient over b·oh·ow = 1200 positions, the input gradient over
+  // 3·3·128 taps.
+  const big: ConvCase[] = [
+    { b: 3, h: 20, w: 20, ci: 2, co: 3, k: 3, s: 1, pad: "same" },
+    { b: 1, h: 6, w: 5, ci: 2, co: 128, k: 3, s: 1, pad: "same" },
+  ];
+  assert.ok(planGemm(3 * 3 * 2, 3, 3 * 20 * 20, 1, true)!.splits > 1);
+  assert.ok(planGemm(6 * 5, 2, 3 * 3 * 128, 1, true)!.splits > 1);
+  for (const c of big) await checkConv(c, rng, "split-K");
+});
+
+Deno.test("fusedAdamStep follows torch.optim.Adam", gpuTest, async () => {
+  const rng = new Rng(5, "webgpu-adam");
+  const n = 1000;
+  const p0 = rng.normalArray(n), grads = [0, 1, 2].map(() => rng.normalArray(n));
+  const h = { lr: 2e-3, beta1: 0.5, beta2: 0.999, eps: 1e-8 };
+  // float64 reference
+  const p = Float64Array.from(p0), m = new Float64Array(n), v = new Float64Array(n);
+  grads.forEach((g, t) => {
+    const c1 = 1 - h.beta1 ** (t + 1), c2 = 1 - h.beta2 ** (t + 1);
+    for (let i = 0; i < n; i++) {
+      m[i] = h.beta1 * m[i] + (1 - h.beta1) * g[i];
+      v[i] = h.beta2 * v[i] + (1 - h.beta2) * g[i] * g[i];
+      p[i] -= (h.lr / c1) * m[i] / (Math.sqrt(v[i]) / Math.sqrt(c2) + h.eps);
+    }
+  });
+  await tf.setBackend("webgpu");
+  const param = tf.variable(tf.tensor1d(p0));
+  const before = tf.clone(param); // shares param's buffer: must keep the old values
+  const mv = tf.variable(tf.zeros([n])), vv = tf.variable(tf.zeros([n]));
+  grads.forEach((g, t) => {
+    const gt = tf.tensor1d(g);
+    fusedAdamStep(param, gt, mv, vv, { ...h, step: t + 1 });
+    gt.dispose();
+  });
+  const [got, gotM, gotV, kept] = await Promise.all([param, mv, vv, before].map((t) => t.data()));
+  tf.dispose([param, before, mv, vv]);
+  await tf.setBackend("cpu");
+  for (let i = 0; i < n; i++) {
+    assert.ok(Math.abs(got[i] - p[i]) <= 1e-6 * (1 + Math.abs(p[i])), `param ${i}`);
+    assert.ok(Math.abs(gotM[i] - m[i]) <= 1e-6 * (1 + Math.abs(m[i])), `m ${i}`);
+    assert.ok(Math.abs(gotV[i] - v[i]) <= 1e-6 * (1 + Math.abs(v[i])), `v ${i}`);
+    assert.equal(kept[i], p0[i]);
+  }
+});

@@ -33,10 +33,10 @@ import {
 import {
   ARCH,
   checkClassifierName,
+  classifierDir,
   type ClassifierInfo,
   type ClassifierName,
   ClassifierNet,
-  classifierDir,
   DROPOUT,
   FEATURE_DIM,
   NUM_CLASSES,
@@ -126,7 +126,9 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<Classi
     const { accuracy } = featuresOf(net, test);
     log(
       `[${name}] epoch ${epoch + 1}/${epochs}  loss ${(lossSum / steps).toFixed(4)}  ` +
-        `test acc ${(100 * accuracy).toFixed(2)}%  ${((performance.now() - t0) / 1000).toFixed(0)}s`,
+        `test acc ${(100 * accuracy).toFixed(2)}%  ${
+          ((performance.now() - t0) / 1000).toFixed(0)
+        }s`,
     );
   }
   const trainSeconds = (performance.now() - t0) / 1000;
@@ -156,7 +158,10 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<Classi
   };
   const tensors = stateDict(net);
   tensors.set("real_stats/mean", tf.tensor1d(Float32Array.from(stats.mean)));
-  tensors.set("real_stats/cov", tf.tensor2d(Float32Array.from(stats.cov), [FEATURE_DIM, FEATURE_DIM]));
+  tensors.set(
+    "real_stats/cov",
+    tf.tensor2d(Float32Array.from(stats.cov), [FEATURE_DIM, FEATURE_DIM]),
+  );
   await saveCheckpoint(outDir, tensors, { format: "ganrepro-classifier", info });
   await writeFileAtomic(join(outDir, "info.json"), JSON.stringify(info, null, 2) + "\n");
   for (const t of tensors.values()) t.dispose();
@@ -185,7 +190,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   const backend = values.backend ?? "wasm";
   if (backend !== "wasm" && backend !== "cpu") {
-    throw new UserError(`--backend must be wasm or cpu (recorded for reproducibility), got ${backend}`);
+    throw new UserError(
+      `--backend must be wasm or cpu (recorded for reproducibility), got ${backend}`,
+    );
   }
   const choice = await selectBackend(backend);
   console.error(`backend ${choice.name}${choice.kernels.length ? " with our wasm kernels" : ""}`);

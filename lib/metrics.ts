@@ -218,7 +218,9 @@ export interface MeanStd {
  */
 export function inceptionScore(probs: Vec, n: number, k: number, splits = 10): MeanStd {
   if (probs.length !== n * k) {
-    throw new RangeError(`inceptionScore: expected ${n}×${k} = ${n * k} values, got ${probs.length}`);
+    throw new RangeError(
+      `inceptionScore: expected ${n}×${k} = ${n * k} values, got ${probs.length}`,
+    );
   }
   if (!Number.isInteger(splits) || splits < 1 || splits > n) {
     throw new RangeError(`inceptionScore: splits must be an integer in 1..${n}, got ${splits}`);
@@ -284,7 +286,9 @@ export function classCoverage(preds: ArrayLike<number>, k: number): Coverage {
  */
 export function labelAccuracy(preds: ArrayLike<number>, requested: ArrayLike<number>): number {
   if (preds.length !== requested.length) {
-    throw new RangeError(`labelAccuracy: ${preds.length} predictions vs ${requested.length} labels`);
+    throw new RangeError(
+      `labelAccuracy: ${preds.length} predictions vs ${requested.length} labels`,
+    );
   }
   if (preds.length === 0) throw new RangeError("labelAccuracy: no samples");
   let hit = 0;

@@ -34,6 +34,7 @@ import type { Run } from "../lib/run.ts";
 import { encodePng, makeGrid, saveGrid } from "../lib/image.ts";
 import { epochGridPath, plotLosses, progressFigures } from "../lib/figures.ts";
 import { loadCheckpoint } from "../lib/checkpoint.ts";
+import { checkClassifierName, type Classifier, loadClassifier } from "../lib/classifier.ts";
 import { exists, UserError, writeFileAtomic } from "../lib/fsutil.ts";
 
 /** Hyperparameters; defaults follow the reference notebook where it fixes them (see each field). */
@@ -278,8 +279,8 @@ export async function main(argv: string[]): Promise<void> {
 
   await saveClassGrid(run.path("class_grid.png"), G, grid);
   await writeFigures(run, cfg);
-  const labelAccuracy = await measureLabelAccuracy(run, G, cfg, args.seed);
-  await run.finish(labelAccuracy ? { labelAccuracy } : {});
+  const accuracy = await measureLabelAccuracy(run, G, cfg, args.seed);
+  await run.finish(accuracy ? { labelAccuracy: accuracy } : {});
   grid.z.dispose();
   grid.labels.dispose();
   console.error(`[cgan] done: ${run.dir}`);
@@ -303,8 +304,12 @@ function checkDataset(data: ImageDataset, cfg: CganConfig): void {
 
 /** The class grid's inputs: row r is digit r, column c reuses noise vector c in every row. */
 export interface ClassGridInputs {
+  /** [k·k, latent]: entry r·k + c holds column c's noise vector. */
   z: tf.Tensor2D;
+  /** [k·k]: entry r·k + c is r. */
   labels: tf.Tensor1D;
+  /** Number of classes k (rows and columns). */
+  k: number;
 }
 
 /** Draws the fixed noise (one vector per column) and labels (one class per row) of the grid. */
@@ -317,16 +322,20 @@ export function classGridInputs(rng: Rng, cfg: CganConfig): ClassGridInputs {
     Int32Array.from({ length: k * k }, (_, i) => Math.floor(i / k)),
     "int32",
   );
-  return { z, labels };
+  return { z, labels, k };
 }
 
-/** k×k grid, min–max normalized as the notebook's `make_grid(nrow=10, normalize=True)`. */
-const CLASS_GRID = { ...IMAGE, nrow: 10, normalize: true };
+/** Min–max normalized, as the notebook's `make_grid(images, nrow=10, normalize=True)`. */
+const CLASS_GRID = { ...IMAGE, normalize: true };
 
 /** Renders the class grid from the fixed inputs (G has no BatchNorm/dropout: no mode to pick). */
-export async function saveClassGrid(path: string, G: Generator, grid: ClassGridInputs) {
+export async function saveClassGrid(
+  path: string,
+  G: Generator,
+  grid: ClassGridInputs,
+): Promise<void> {
   const imgs = tf.tidy(() => G.apply(grid.z, grid.labels));
-  await saveGrid(path, imgs, { ...CLASS_GRID, nrow: Math.sqrt(grid.labels.size) });
+  await saveGrid(path, imgs, { ...CLASS_GRID, nrow: grid.k });
   imgs.dispose();
 }
 
@@ -360,8 +369,8 @@ async function writeFigures(run: Run, cfg: CganConfig): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Label accuracy: do generated digits show the digit they were asked for?
 
-/** What `lib/classifier.ts` provides: predicted class per image of a [B, 28, 28, 1] batch. */
-export interface Classifier {
+/** Anything that predicts a class per image of a [B, 28, 28, 1] batch (lib/classifier.ts). */
+export interface LabelPredictor {
   predict(x: tf.Tensor4D): Int32Array;
 }
 
@@ -373,7 +382,7 @@ export interface LabelAccuracy {
   overall: number;
   /** Samples per class. */
   perClassN: number;
-  /** Which classifier judged them (`loadClassifier(name)`). */
+  /** Which classifier judged them (`loadClassifier(name)` of lib/classifier.ts). */
   classifier: string;
 }
 
@@ -383,7 +392,7 @@ export interface LabelAccuracy {
  */
 export function labelAccuracy(
   G: Generator,
-  classifier: Classifier,
+  classifier: LabelPredictor,
   perClass: number,
   seed: number,
   classifierName = "mnist",
@@ -407,33 +416,26 @@ export function labelAccuracy(
   };
 }
 
-/** Module that provides `loadClassifier`; imported lazily so cgan runs before it exists. */
-const CLASSIFIER_MODULE = "../lib/classifier.ts";
-
-/** Measures and writes `label_accuracy.json` when the classifier and its weights are available. */
+/**
+ * Measures and writes `label_accuracy.json` with the dataset's classifier; skipped with a note
+ * when there is none for this dataset or its weights have not been trained yet.
+ */
 async function measureLabelAccuracy(
   run: Run,
   G: Generator,
   cfg: CganConfig,
   seed: number,
 ): Promise<LabelAccuracy | null> {
-  const skip = (why: string) => {
-    console.error(`[cgan] label accuracy skipped: ${why}`);
-    return null;
-  };
-  let mod: { loadClassifier(name: string): Promise<Classifier> | Classifier };
-  try {
-    mod = await import(CLASSIFIER_MODULE);
-  } catch (e) {
-    return skip(`${CLASSIFIER_MODULE} not available (${(e as Error).message.split("\n")[0]})`);
-  }
   let classifier: Classifier;
   try {
-    classifier = await mod.loadClassifier(cfg.dataset);
+    classifier = await loadClassifier(checkClassifierName(cfg.dataset));
   } catch (e) {
-    return skip((e as Error).message.split("\n")[0]);
+    if (!(e instanceof UserError)) throw e;
+    console.error(`[cgan] label accuracy skipped: ${e.message}`);
+    return null;
   }
   const acc = labelAccuracy(G, classifier, cfg.labelAccuracyPerClass, seed, cfg.dataset);
+  classifier.dispose();
   await writeFileAtomic(run.path("label_accuracy.json"), JSON.stringify(acc, null, 2) + "\n");
   console.error(`[cgan] label accuracy ${(acc.overall * 100).toFixed(1)}%`);
   return acc;

@@ -162,10 +162,13 @@ export const PAPER_SIZE: Partial<StyleGan2Config> = {
   batchSize: 32,
 };
 
-/** `--quick`: 4–16 feature maps, 256 images, 2 epochs of batch 8 (64 steps). */
+/**
+ * `--quick`: 4–16 feature maps, 4 mapping layers, 160 images, 2 epochs of batch 8 (40 steps), R1
+ * every 4 steps instead of 16 so that both regularizers run often.
+ */
 export const QUICK_CONFIG: StyleGan2Config = {
   ...PAPER_CONFIG,
-  limit: 256,
+  limit: 160,
   fmapBase: 128,
   fmapMax: 16,
   latentDim: 16,
@@ -257,7 +260,9 @@ export function modulatedConv(
   if (opts.demodulate) {
     const cout = (weight as tf.Tensor4D).shape[3];
     const wsq = tf.sum(tf.reshape(tf.square(weight), [-1, cin, cout]), 0); // Σ_k w², [in, out]
-    const d = tf.rsqrt(tf.add(tf.matMul(tf.square(styles) as tf.Tensor2D, wsq as tf.Tensor2D), 1e-8));
+    const d = tf.rsqrt(
+      tf.add(tf.matMul(tf.square(styles) as tf.Tensor2D, wsq as tf.Tensor2D), 1e-8),
+    );
     y = tf.mul(y, tf.reshape(d, [b, 1, 1, cout]));
   }
   return y;
@@ -450,8 +455,7 @@ export class StyleGenerator extends Module {
  */
 export class ResidualDiscriminator extends Module {
   readonly fromRgb: EqualizedConv2d;
-  readonly blocks: { conv0: EqualizedConv2d; conv1: EqualizedConv2d; skip: EqualizedConv2d }[] =
-    [];
+  readonly blocks: { conv0: EqualizedConv2d; conv1: EqualizedConv2d; skip: EqualizedConv2d }[] = [];
   readonly finalConv: EqualizedConv2d;
   readonly dense: EqualizedLinear;
   readonly out: EqualizedLinear;
@@ -523,7 +527,9 @@ function positiveFlag(args: Record<string, unknown>, name: string, integer: bool
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!(Number.isFinite(n) && n > 0 && (!integer || Number.isInteger(n)))) {
-    throw new UserError(`--${name} expects a positive ${integer ? "integer" : "number"}, got "${v}"`);
+    throw new UserError(
+      `--${name} expects a positive ${integer ? "integer" : "number"}, got "${v}"`,
+    );
   }
   return n;
 }
@@ -647,7 +653,10 @@ export async function main(argv: string[]): Promise<void> {
       // G main: non-saturating logistic loss −log σ(D(G(z))).
       const a = draw(B);
       const g = tf.variableGrads(
-        () => generatorNonSaturating(D.apply(G.synthesis.apply(mixedStyles(a.z1, a.z2, a.mix), a.inputs))),
+        () =>
+          generatorNonSaturating(
+            D.apply(G.synthesis.apply(mixedStyles(a.z1, a.z2, a.mix), a.inputs)),
+          ),
         gVars,
       );
       optG.step(gVars, gradsInOrder(gVars, g.grads));
@@ -667,7 +676,8 @@ export async function main(argv: string[]): Promise<void> {
       // D regularization, lazily: R1 = γ/2·E‖∇ₓD(x)‖² on reals, weighted by the interval.
       if (step % cfg.r1Interval === 0) {
         const reg = tf.variableGrads(
-          () => tf.mul(r1Penalty((x) => D.apply(x), real), cfg.r1Gamma * cfg.r1Interval) as tf.Scalar,
+          () =>
+            tf.mul(r1Penalty((x) => D.apply(x), real), cfg.r1Gamma * cfg.r1Interval) as tf.Scalar,
           dVars,
         );
         optD.step(dVars, gradsInOrder(dVars, reg.grads));
@@ -814,7 +824,10 @@ async function writeFigures(
     const grid = tf.tidy(() => {
       const wsA = G.broadcast(G.mapping.apply(zA)), wsB = G.broadcast(G.mapping.apply(zB));
       const imgA = G.synthesis.apply(wsA, noiseA);
-      const imgB = G.synthesis.apply(wsB, pickNoise(noiseA, [...Array(nB).keys()].map((j) => j % nA)));
+      const imgB = G.synthesis.apply(
+        wsB,
+        pickNoise(noiseA, [...Array(nB).keys()].map((j) => j % nA)),
+      );
       const mask = tf.tensor(
         Array.from({ length: G.numWs }, (_, i) => (layers.includes(i) ? 1 : 0)),
         [1, G.numWs, 1],

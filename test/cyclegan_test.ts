@@ -159,39 +159,41 @@ Deno.test("reflection pad and instance norm: values and gradients vs float64 fin
   const shape = [2, 4, 5, 3];
   const rng = new Rng(11);
   const x = rng.normalArray(2 * 4 * 5 * 3);
-  const weights = rng.normalArray(2 * 8 * 9 * 3); // output after padding 2
-  const f64 = (xs: Float64Array) => {
-    const y = padNormRef(xs, shape, 2, 1e-5);
-    return y.reduce((s, v, i) => s + v * weights[i], 0);
-  };
-  // Central differences in float64.
-  const numeric = new Float64Array(x.length);
-  const h = 1e-5;
-  for (let i = 0; i < x.length; i++) {
-    const xp = Float64Array.from(x), xm = Float64Array.from(x);
-    xp[i] += h;
-    xm[i] -= h;
-    numeric[i] = (f64(xp) - f64(xm)) / (2 * h);
-  }
-  for (const backend of ["cpu", "wasm"] as const) {
-    await selectBackend(backend);
-    const xt = tf.tensor4d(x, shape as [number, number, number, number]);
-    const wt = tf.tensor4d(weights, [2, 8, 9, 3]);
-    const y = instanceNorm(reflectPad(xt, 2));
-    const yRef = padNormRef(Float64Array.from(x), shape, 2, 1e-5);
-    y.dataSync().forEach((v, i) => assert.ok(Math.abs(v - yRef[i]) < 1e-4, `${backend} y[${i}]`));
-    const g = tf.grad((v: tf.Tensor) =>
-      tf.sum(tf.mul(instanceNorm(reflectPad(v as tf.Tensor4D, 2)), wt))
-    )(xt)
-      .dataSync();
-    let maxErr = 0;
-    g.forEach((v, i) => maxErr = Math.max(maxErr, Math.abs(v - numeric[i])));
+  for (const p of [1, 2, 3]) {
+    // One-row and multi-row reflections take different paths in reflectPad.
+    const outShape = [2, 4 + 2 * p, 5 + 2 * p, 3] as [number, number, number, number];
+    const weights = rng.normalArray(outShape.reduce((a, b) => a * b));
+    const f64 = (xs: Float64Array) =>
+      padNormRef(xs, shape, p, 1e-5).reduce((s, v, i) => s + v * weights[i], 0);
+    // Central differences in float64.
+    const numeric = new Float64Array(x.length);
+    const h = 1e-5;
+    for (let i = 0; i < x.length; i++) {
+      const xp = Float64Array.from(x), xm = Float64Array.from(x);
+      xp[i] += h;
+      xm[i] -= h;
+      numeric[i] = (f64(xp) - f64(xm)) / (2 * h);
+    }
+    const yRef = padNormRef(Float64Array.from(x), shape, p, 1e-5);
     const scale = Math.max(...numeric.map(Math.abs));
-    assert.ok(
-      maxErr < 1e-3 * scale,
-      `${backend}: max |analytic − numeric| ${maxErr} (scale ${scale})`,
-    );
-    tf.dispose([xt, wt, y]);
+    for (const backend of ["cpu", "wasm"] as const) {
+      await selectBackend(backend);
+      const xt = tf.tensor4d(x, shape as [number, number, number, number]);
+      const wt = tf.tensor4d(weights, outShape);
+      const y = instanceNorm(reflectPad(xt, p));
+      assert.deepEqual(y.shape, outShape);
+      y.dataSync().forEach((v, i) => assert.ok(Math.abs(v - yRef[i]) < 1e-4, `${backend} y[${i}]`));
+      const loss = (v: tf.Tensor) =>
+        tf.sum(tf.mul(instanceNorm(reflectPad(v as tf.Tensor4D, p)), wt));
+      const g = tf.grad(loss)(xt).dataSync();
+      let maxErr = 0;
+      g.forEach((v, i) => maxErr = Math.max(maxErr, Math.abs(v - numeric[i])));
+      assert.ok(
+        maxErr < 1e-3 * scale,
+        `${backend} p=${p}: max |analytic − numeric| ${maxErr} (scale ${scale})`,
+      );
+      tf.dispose([xt, wt, y]);
+    }
   }
 });
 

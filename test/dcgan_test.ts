@@ -110,17 +110,14 @@ Deno.test("dcgan --quick (wasm) writes every figure with the right geometry", as
   for await (const e of Deno.readDir(runA)) assert.ok(!e.name.includes(".tmp-"), e.name);
 });
 
-Deno.test("an interrupted quick run resumed from its checkpoint matches the uninterrupted one", async () => {
-  // Epoch 1 does not depend on the epoch count, so a 1-epoch run must reproduce run A's first 16.
+Deno.test("an interrupted quick run resumed from its checkpoint continues identically", async () => {
+  // Stop after 3 steps, resume to step 6: weights, Adam moments and the noise stream must all be
+  // restored for steps 4–6 to log exactly what the uninterrupted run A logged.
   const dir = join(tmp, "resumed");
-  const args = ["--quick", "--backend", "wasm", "--epochs", "1", "--out", dir];
-  await main([...args, "--max-steps", "5"]);
-  await main([...args, "--resume"]);
-  assert.deepEqual(
-    await Deno.readFile(join(dir, "grids/epoch_001.png")),
-    await Deno.readFile(join(runA, "grids/epoch_001.png")),
-  );
-  const a = (await readJsonl(join(runA, "losses.jsonl"))).slice(0, 16);
+  const args = ["--quick", "--backend", "wasm", "--out", dir];
+  await main([...args, "--max-steps", "3"]);
+  await main([...args, "--resume", "--max-steps", "6"]);
+  const a = (await readJsonl(join(runA, "losses.jsonl"))).slice(0, 6);
   assert.deepEqual(await readJsonl(join(dir, "losses.jsonl")), a);
 });
 
@@ -259,7 +256,9 @@ Deno.test("trainStep follows the tutorial: D on real+detached fake, then G throu
 
 Deno.test("dcgan64 forward and backward run on a batch of 2 (cpu)", async () => {
   await selectBackend("cpu");
-  const cfg: DcganConfig = { ...DCGAN64_CONFIG };
+  // Same layers, strides and sizes as the tutorial, at 1/8 width: the full-width forward is tested
+  // above, and tfjs's cpu conv gradients take minutes at full width.
+  const cfg: DcganConfig = { ...DCGAN64_CONFIG, ngf: 8, ndf: 8 };
   const m = buildModels(cfg, 0);
   assert.ok(m.G instanceof Generator64 && m.D instanceof Discriminator64);
   const rng = new Rng(1);

@@ -286,6 +286,9 @@ Deno.test("sum and mean over leading and middle axes (batch-norm moments) match 
     tf.sum(x, [0, 2]), // not contiguous: stock kernel
     tf.sum(x),
     tf.moments(x, [0, 1, 2]).variance,
+    tf.clone(x), // Identity
+    tf.cast(x, "float32"),
+    tf.cast(tf.cast(tf.mul(x, 3), "int32"), "float32"),
     tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.mean(t, [0, 1, 2]), tf.sum(g, [0, 1, 2]))))(x),
   ]);
   tf.dispose([x, g]);
@@ -440,6 +443,8 @@ Deno.test("wasm kernels free all their intermediates", async () => {
       )([x, dw]);
       tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.gather(t, ids))))(emb);
       tf.matMul(a, a, true, false);
+      tf.sum(tf.mean(x, [0, 1, 2]));
+      tf.cast(tf.clone(x), "float32");
     });
   }
   assert.equal(be.numDataIds(), before);

@@ -166,7 +166,9 @@ Deno.test("frechetDistance: diagonal covariances match ‖μ1−μ2‖² + Σ(�
   b[0] = 0; // a degenerate direction is allowed
   const s1 = fromEigen(identity(d), a, d), s2 = fromEigen(identity(d), b, d);
   let want = 0;
-  for (let i = 0; i < d; i++) want += (mu1[i] - mu2[i]) ** 2 + (Math.sqrt(a[i]) - Math.sqrt(b[i])) ** 2;
+  for (let i = 0; i < d; i++) {
+    want += (mu1[i] - mu2[i]) ** 2 + (Math.sqrt(a[i]) - Math.sqrt(b[i])) ** 2;
+  }
   close(frechetDistance(mu1, s1, mu2, s2), want, 1e-12, "diagonal");
 });
 
@@ -178,8 +180,15 @@ Deno.test("frechetDistance: commuting covariances (shared random eigenvectors)",
   const b = Array.from({ length: d }, () => 0.01 + rng.uniform() * 5);
   const mu1 = rng.normalArray(d), mu2 = rng.normalArray(d);
   let want = 0;
-  for (let i = 0; i < d; i++) want += (mu1[i] - mu2[i]) ** 2 + (Math.sqrt(a[i]) - Math.sqrt(b[i])) ** 2;
-  close(frechetDistance(mu1, fromEigen(q, a, d), mu2, fromEigen(q, b, d)), want, 1e-11, "commuting");
+  for (let i = 0; i < d; i++) {
+    want += (mu1[i] - mu2[i]) ** 2 + (Math.sqrt(a[i]) - Math.sqrt(b[i])) ** 2;
+  }
+  close(
+    frechetDistance(mu1, fromEigen(q, a, d), mu2, fromEigen(q, b, d)),
+    want,
+    1e-11,
+    "commuting",
+  );
 });
 
 Deno.test("frechetDistance: 1-D case is (μ1−μ2)² + (σ1−σ2)²", () => {
@@ -189,7 +198,12 @@ Deno.test("frechetDistance: 1-D case is (μ1−μ2)² + (σ1−σ2)²", () => {
 
 Deno.test("frechetDistance: 2-D hand example, I vs [[2,1],[1,2]] gives 4 − 2√3", () => {
   // Σ1Σ2 = Σ2 has eigenvalues 1 and 3: Tr = 2 + 4 − 2(1 + √3).
-  close(frechetDistance([0, 0], [1, 0, 0, 1], [0, 0], [2, 1, 1, 2]), 4 - 2 * Math.sqrt(3), 1e-14, "2-D");
+  close(
+    frechetDistance([0, 0], [1, 0, 0, 1], [0, 0], [2, 1, 1, 2]),
+    4 - 2 * Math.sqrt(3),
+    1e-14,
+    "2-D",
+  );
 });
 
 Deno.test("frechetDistance: random non-commuting pair vs a Denman–Beavers sqrtm", () => {

@@ -40,6 +40,7 @@
  * - DepthwiseConv2dNativeBackpropFilter, UnsortedSegmentSum: direct loops (memory-bound anyway).
  * - BatchMatMul: transposes its operands with a blocked JS transpose, then the fast no-transpose
  *   GEMM.
+ * - Identity, same-dtype Cast: share the input buffer instead of copying it.
  *
  * @module
  */
@@ -638,6 +639,27 @@ const sum = (args: Args) => reduceMiddle("Sum", args);
 const mean = (args: Args) => reduceMiddle("Mean", args);
 
 // ---------------------------------------------------------------------------------------------
+// Identity and same-dtype Cast: the stock wasm kernels copy the buffer. Every op on the gradient
+// tape clones its saved inputs/outputs through Identity, so the copies add up. Tensors are
+// immutable, so (like the cpu backend, and like wasm's own Reshape) we share the buffer instead.
+
+function identity({ inputs, backend }: Args): Info {
+  const { x } = inputs;
+  if (x.dtype === "string") return call(backend as BackendWasm, "Identity", inputs);
+  (backend as BackendWasm).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+function cast({ inputs, attrs, backend }: Args): Info {
+  const { x } = inputs;
+  if (attrs!.dtype !== x.dtype || x.dtype === "string") {
+    return call(backend as BackendWasm, "Cast", inputs, attrs);
+  }
+  (backend as BackendWasm).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+// ---------------------------------------------------------------------------------------------
 
 const KERNELS: [string, (args: Args) => Info][] = [
   ["Conv2DBackpropFilter", conv2DBackpropFilter],
@@ -648,6 +670,8 @@ const KERNELS: [string, (args: Args) => Info][] = [
   ["BatchMatMul", batchMatMul],
   ["Sum", sum],
   ["Mean", mean],
+  ["Identity", identity],
+  ["Cast", cast],
 ];
 
 /** Our kernel configs, built once, so that registration and the bench use the same objects. */

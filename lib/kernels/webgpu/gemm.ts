@@ -3,12 +3,12 @@
  * read through kernel-specific WGSL functions. Plain matmul reads rows of a matrix; convolutions
  * read the im2col matrix on the fly (implicit GEMM), so every kernel here shares one inner loop.
  *
- * Work split: a 16×16 workgroup computes a BM×BN tile of C (BM = 16·tm, BN = 16·tn); each thread
- * owns tm×tn outputs held in tm·tn/4 `vec4<f32>` accumulators. The accumulators, the per-step loads
- * and the k loop over one BK-deep slab are written out one statement each by this generator:
- * WGSL private arrays indexed in a loop are spilled to memory by Deno's shader translation (the
- * project measured 0.7 vs 9.6 TFLOP/s on an H100 for the same kernel), individually named
- * variables stay in registers.
+ * Work split: a workgroup of 256 threads, arranged wgy × wgx, computes a BM×BN tile of C
+ * (BM = wgy·tm, BN = wgx·tn); each thread owns tm×tn outputs held in tm·tn/4 `vec4<f32>`
+ * accumulators. The accumulators, the per-step loads and the k loop over one BK-deep slab are
+ * written out one statement each by this generator: WGSL private arrays indexed in a loop are
+ * spilled to memory by Deno's shader translation (the project measured 0.7 vs 9.6 TFLOP/s on an
+ * H100 for the same kernel), individually named variables stay in registers.
  *
  * Each BK-deep slab of A and B is staged in workgroup memory, k-major, so a thread reads four
  * consecutive rows (or columns) of the slab as one vec4. The next slab's global loads are issued
@@ -30,13 +30,18 @@ import {
 } from "./program.ts";
 import type { tf } from "../../tf.ts";
 
-/** Threads per workgroup side; the thread grid is WG×WG. */
-const WG = 16;
+/** Threads per workgroup. */
+const THREADS = 256;
 
-/** Per-thread tile: `tm` rows × `tn` columns of C, each 4 or 8. */
+/**
+ * Per-thread tile `tm` rows × `tn` columns of C (4 or 8 each), on a thread grid `wgx` threads wide
+ * (16 for square tiles; 4 gives a 256×16 tile for C with few columns, 64 a 16×256 one for C with
+ * few rows).
+ */
 export interface GemmTile {
   tm: 4 | 8;
   tn: 4 | 8;
+  wgx: 4 | 16 | 64;
 }
 
 /**
@@ -78,31 +83,29 @@ export interface GemmShape {
   splits: number;
 }
 
-function slabDepth(tile: GemmTile): number {
-  // Each thread stages exactly one vec4 of A and of B per slab when both tiles are 128 wide;
-  // a 64-wide side needs a 16-deep slab to keep the vec4-per-thread mapping whole.
-  return tile.tm === 8 && tile.tn === 8 ? 8 : 16;
-}
-
 /** Tile rows (BM), columns (BN) and slab depth (BK) for a per-thread tile. */
 export function tileDims(tile: GemmTile): { BM: number; BN: number; BK: number } {
-  return { BM: WG * tile.tm, BN: WG * tile.tn, BK: slabDepth(tile) };
+  const BM = (THREADS / tile.wgx) * tile.tm, BN = tile.wgx * tile.tn;
+  // Slabs of at most 8 KiB per operand (16 KiB of workgroup memory is all WebGPU guarantees).
+  return { BM, BN, BK: Math.max(BM, BN) >= 256 || BM * BN >= 128 * 128 ? 8 : 16 };
 }
 
 /**
- * Global → register loads for one operand. A slab of A is BM×BK; thread `tid` stages
- * BM·BK/(4·256) vec4s, each holding four consecutive rows at one k. `contiguousRows` picks which
- * index consecutive threads walk, so neighbouring threads read neighbouring addresses.
+ * Global → register loads for one operand. A slab of A is BM×BK, staged as BM·BK/4 vec4s that
+ * each hold four consecutive rows at one k; thread `tid` stages vec4s tid, tid + 256, …
+ * (threads past the count stage nothing). `contiguousRows` picks which index consecutive threads
+ * walk, so that neighbouring threads read neighbouring addresses.
  */
 function stagingSlots(rows: number, BK: number, contiguousRows: boolean, prefix: string) {
-  const perThread = (rows * BK) / (4 * WG * WG);
-  const slots: { reg: string; quad: string; k: string }[] = [];
-  for (let i = 0; i < perThread; i++) {
-    const s = `(tid + ${i * WG * WG})`;
+  const count = (rows * BK) / 4;
+  const slots: { reg: string; quad: string; k: string; guard: string }[] = [];
+  for (let i = 0; i * THREADS < count; i++) {
+    const s = `(tid + ${i * THREADS})`;
+    const guard = count < THREADS ? `tid < ${count}` : "true";
     slots.push(
       contiguousRows
-        ? { reg: `${prefix}${i}`, quad: `${s} % ${rows / 4}`, k: `${s} / ${rows / 4}` }
-        : { reg: `${prefix}${i}`, quad: `${s} / ${BK}`, k: `${s} % ${BK}` },
+        ? { reg: `${prefix}${i}`, quad: `${s} % ${rows / 4}`, k: `${s} / ${rows / 4}`, guard }
+        : { reg: `${prefix}${i}`, quad: `${s} / ${BK}`, k: `${s} % ${BK}`, guard },
     );
   }
   return slots;
@@ -111,6 +114,7 @@ function stagingSlots(rows: number, BK: number, contiguousRows: boolean, prefix:
 /** Generates the WGSL `main` for a tile and kernel (the backend adds the prelude). */
 export function gemmSource(kernel: GemmKernel, tile: GemmTile): string {
   const { BM, BN, BK } = tileDims(tile);
+  const wgx = tile.wgx, wgy = THREADS / wgx;
   const GM = tile.tm / 4, GN = tile.tn / 4; // vec4 groups per thread along rows / columns
   const aSlots = stagingSlots(BM, BK, kernel.aContiguous === "row", "stageA");
   const bSlots = stagingSlots(BN, BK, kernel.bContiguous === "col", "stageB");
@@ -130,7 +134,7 @@ export function gemmSource(kernel: GemmKernel, tile: GemmTile): string {
   emit(`fn main() {`);
   emit(`  let tx = i32(localId.x);`);
   emit(`  let ty = i32(localId.y);`);
-  emit(`  let tid = ty * ${WG} + tx;`);
+  emit(`  let tid = ty * ${wgx} + tx;`);
   emit(`  let rowBase = i32(workgroupId.y) * ${BM};`);
   emit(`  let colBase = i32(workgroupId.x) * ${BN};`);
   emit(`  let batch = i32(workgroupId.z) / uniforms.splits;`);
@@ -162,45 +166,51 @@ export function gemmSource(kernel: GemmKernel, tile: GemmTile): string {
   // slabs load zeros (loaders return 0 for k >= dimK).
   emit(`  for (var t = 0; t <= uniforms.tilesPerSplit; t = t + 1) {`);
   emit(`    let k0 = kBegin + t * ${BK};`);
-  aSlots.forEach((s) => emit(`    var ${s.reg} = vec4<f32>(0.0);`));
-  bSlots.forEach((s) => emit(`    var ${s.reg} = vec4<f32>(0.0);`));
+  const staged = [
+    ...aSlots.map((s, i) => ({ ...s, load: loadA(i, "k0") })),
+    ...bSlots.map((s, i) => ({ ...s, load: loadB(i, "k0") })),
+  ];
+  for (const s of staged) emit(`    var ${s.reg} = vec4<f32>(0.0);`);
   emit(`    if (t < uniforms.tilesPerSplit) {`);
-  aSlots.forEach((s, i) => emit(`      ${s.reg} = ${loadA(i, "k0")};`));
-  bSlots.forEach((s, i) => emit(`      ${s.reg} = ${loadB(i, "k0")};`));
+  for (const s of staged) {
+    emit(s.guard === "true" ? `      ${s.reg} = ${s.load};` : `      if (${s.guard}) { ${s.reg} = ${s.load}; }`);
+  }
   emit(`    }`);
   emit(`    if (t > 0) {`);
   const lane = ["x", "y", "z", "w"];
   for (let kk = 0; kk < BK; kk++) {
-    emit(`    {`);
-    for (let g = 0; g < GM; g++) emit(`      let a${g} = tileA[${kk * (BM / 4) + g * WG} + ty];`);
-    for (let h = 0; h < GN; h++) emit(`      let b${h} = tileB[${kk * (BN / 4) + h * WG} + tx];`);
+    emit(`      {`);
+    for (let g = 0; g < GM; g++) emit(`        let a${g} = tileA[${kk * (BM / 4) + g * wgy} + ty];`);
+    for (let h = 0; h < GN; h++) emit(`        let b${h} = tileB[${kk * (BN / 4) + h * wgx} + tx];`);
     for (let g = 0; g < GM; g++) {
       for (let i = 0; i < 4; i++) {
         for (let h = 0; h < GN; h++) {
           const acc = `acc${g * 4 + i}_${h}`;
-          emit(`      ${acc} = fma(vec4<f32>(a${g}.${lane[i]}), b${h}, ${acc});`);
+          emit(`        ${acc} = fma(vec4<f32>(a${g}.${lane[i]}), b${h}, ${acc});`);
         }
       }
     }
-    emit(`    }`);
+    emit(`      }`);
   }
   emit(`    }`);
   emit(`    workgroupBarrier();`);
   emit(`    if (t < uniforms.tilesPerSplit) {`);
+  const store = (s: { guard: string }, line: string) =>
+    emit(s.guard === "true" ? `      ${line}` : `      if (${s.guard}) { ${line} }`);
   aSlots.forEach((s, i) =>
-    emit(`      tileA[aK${i} * ${BM / 4} + (aRow${i} - rowBase) / 4] = ${s.reg};`)
+    store(s, `tileA[aK${i} * ${BM / 4} + (aRow${i} - rowBase) / 4] = ${s.reg};`)
   );
   bSlots.forEach((s, i) =>
-    emit(`      tileB[bK${i} * ${BN / 4} + (bCol${i} - colBase) / 4] = ${s.reg};`)
+    store(s, `tileB[bK${i} * ${BN / 4} + (bCol${i} - colBase) / 4] = ${s.reg};`)
   );
   emit(`    }`);
   emit(`    workgroupBarrier();`);
   emit(`  }`);
-  // Thread (tx, ty) owns rows (g·16 + ty)·4 + i and columns (h·16 + tx)·4 + j.
+  // Thread (tx, ty) owns rows (g·wgy + ty)·4 + i and columns (h·wgx + tx)·4 + j.
   for (let g = 0; g < GM; g++) {
     for (let i = 0; i < 4; i++) {
       for (let h = 0; h < GN; h++) {
-        const row = `rowBase + ${g * WG * 4 + i} + ty * 4`, col = `colBase + ${h * WG * 4} + tx * 4`;
+        const row = `rowBase + ${g * wgy * 4 + i} + ty * 4`, col = `colBase + ${h * wgx * 4} + tx * 4`;
         emit(`  storeRow4(batch, split, ${row}, ${col}, acc${g * 4 + i}_${h});`);
       }
     }
@@ -216,25 +226,51 @@ const GEMM_UNIFORMS =
 /** Workgroups a launch should have to fill a large GPU (an H100 has 132 SMs). */
 const TARGET_WORKGROUPS = 256;
 
-/** Shortest k range worth a split of its own, in slabs (shorter: partial sums cost too much). */
+/**
+ * K loops shorter than this many slabs are never split: the extra reduction dispatch (~0.1 ms of
+ * fixed cost through tfjs-webgpu) would cost more than the loop's latency.
+ */
+const MIN_SLABS_TO_SPLIT = 256;
+
+/** Each split gets at least this many slabs. */
 const MIN_SLABS_PER_SPLIT = 32;
+
+/** The square tiles, largest first, then the narrow ones (256×16 and 16×256). */
+export const TILES: readonly GemmTile[] = [
+  { tm: 8, tn: 8, wgx: 16 },
+  { tm: 8, tn: 4, wgx: 16 },
+  { tm: 4, tn: 8, wgx: 16 },
+  { tm: 4, tn: 4, wgx: 16 },
+  { tm: 4, tn: 4, wgx: 4 },
+  { tm: 4, tn: 4, wgx: 64 },
+];
 
 let tileOverride: GemmTile | null = null;
 
 /**
- * Forces one per-thread tile for every GEMM launch (null restores the automatic choice). For tests,
- * which must cover every tile shape with small matrices, and for benchmarks.
+ * Forces one tile for every GEMM launch (null restores the automatic choice). For tests, which
+ * must cover every tile with small matrices, and for benchmarks.
  */
 export function setTileOverride(tile: GemmTile | null): void {
   tileOverride = tile;
 }
 
+/** The tiles worth considering for an M×N product, preferred first. */
+function candidateTiles(M: number, N: number): GemmTile[] {
+  if (tileOverride) return [tileOverride];
+  // A C with at most 16 columns (or rows) fills a narrow tile; a 64-wide one would be mostly empty.
+  if (N <= 16) return [TILES[4]];
+  if (M <= 16) return [TILES[5]];
+  return TILES.slice(0, 4).filter((t) => !(t.tm === 8 && M <= 64) && !(t.tn === 8 && N <= 64));
+}
+
 /**
  * Chooses the tile and K split of a launch. Bigger tiles do more math per byte staged (a thread's
  * 8×8 block does 64 FMAs per 4 vec4 reads of workgroup memory, a 4×4 block 16 per 2), so the
- * largest tile that wastes no half-empty 128-wide side is preferred, and K is split to reach the
- * workgroup target; only when that cannot reach it do smaller tiles get a turn. `allowSplit`
- * false gives `splits` 1. Returns null when the launch exceeds the dispatch limits.
+ * largest tile that leaves no 128-wide side half empty is preferred, and a long K is split to reach
+ * the workgroup target; only when that cannot reach it do smaller tiles get a turn, and failing
+ * that the plan with the most workgroups wins. `allowSplit` false gives `splits` 1. Returns null
+ * when the launch exceeds the dispatch limits.
  */
 export function planGemm(
   M: number,
@@ -243,18 +279,13 @@ export function planGemm(
   batches: number,
   allowSplit: boolean,
 ): GemmShape & { tile: GemmTile } | null {
-  const options: GemmTile[] = tileOverride ? [tileOverride] : [
-    { tm: 8, tn: 8 },
-    { tm: 8, tn: 4 },
-    { tm: 4, tn: 8 },
-    { tm: 4, tn: 4 },
-  ].filter((t) => !(t.tm === 8 && M <= 64) && !(t.tn === 8 && N <= 64)) as GemmTile[];
   let best: (GemmShape & { tile: GemmTile; workgroups: number }) | null = null;
-  for (const tile of options) {
+  for (const tile of candidateTiles(M, N)) {
     const { BM, BN, BK } = tileDims(tile);
     const workgroups = Math.ceil(M / BM) * Math.ceil(N / BN) * batches;
-    const maxSplits = allowSplit
-      ? Math.max(1, Math.min(Math.floor(K / (MIN_SLABS_PER_SPLIT * BK)), MAX_DISPATCH / batches))
+    const slabs = Math.ceil(K / BK);
+    const maxSplits = allowSplit && slabs >= MIN_SLABS_TO_SPLIT
+      ? Math.min(Math.floor(slabs / MIN_SLABS_PER_SPLIT), Math.floor(MAX_DISPATCH / batches))
       : 1;
     const splits = Math.max(1, Math.min(maxSplits, Math.ceil(TARGET_WORKGROUPS / workgroups)));
     const plan = { M, N, K, batches, splits, tile, workgroups: workgroups * splits };
@@ -291,11 +322,11 @@ export function runGemm(
   const rank = outputShape.length;
   const program: GpuProgram = {
     outputShape,
-    shaderKey: `ganGemm_${kernel.key}_${tile.tm}x${tile.tn}`,
+    shaderKey: `ganGemm_${kernel.key}_${tile.tm}x${tile.tn}w${tile.wgx}`,
     // Only its rank matters to the prelude (the shader computes its own coordinates).
     dispatchLayout: { x: [rank - 1], y: [rank - 2], z: [...Array(rank - 2).keys()] },
     dispatch: [Math.ceil(shape.N / BN), Math.ceil(shape.M / BM), shape.batches * shape.splits],
-    workgroupSize: [WG, WG, 1],
+    workgroupSize: [tile.wgx, THREADS / tile.wgx, 1],
     variableNames: kernel.variableNames,
     uniforms: GEMM_UNIFORMS + kernel.uniforms,
     getUserCode: () => gemmSource(kernel, tile),

@@ -1,0 +1,311 @@
+/**
+ * Offline evaluation of a trained run: `deno task eval <run-dir> [--n 10000]`.
+ *
+ * It reads the run's `manifest.json`, asks the run's paper script for samples through the paper's
+ * exported `sampleForEval(runDir, n)`, and writes `metrics.json` into the run directory:
+ *
+ * - `fid`: the Fréchet distance between Gaussians fitted to the samples' and the real test set's
+ *   features — the FID formula, but in the 128-d feature space of our MNIST-family classifier
+ *   (`lib/classifier.ts`), not Inception-v3's, so values are comparable across runs of this suite
+ *   only, not with FIDs in papers;
+ * - `is`: the Inception Score formula with that classifier's class probabilities (max 10);
+ * - `coverage`: how the predicted classes spread over the 10 classes (mode collapse);
+ * - `labelAccuracy`: for conditional samples, how often the classifier agrees with the label asked.
+ *
+ * Samples are evaluated as 8-bit images — quantized as when saved to PNG, like the real data —
+ * and other sizes (e.g. DCGAN's 64×64) are resized to 28×28 with the data loader's area filter.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { tf } from "./tf.ts";
+import { exists, UserError, writeFileAtomic } from "./fsutil.ts";
+import { type BackendName, BACKENDS, selectBackend } from "./backend.ts";
+import { runMain } from "./cli.ts";
+import { transformImages } from "./data/image.ts";
+import {
+  checkClassifierName,
+  type Classifier,
+  type ClassifierName,
+  FEATURE_DIM,
+  IMAGE_SIZE,
+  loadClassifier,
+  NUM_CLASSES,
+} from "./classifier.ts";
+import {
+  classCoverage,
+  type Coverage,
+  frechetDistance,
+  inceptionScore,
+  labelAccuracy,
+  meanCov,
+  type MeanStd,
+} from "./metrics.ts";
+
+/** Options of {@link evaluateSamples}. */
+export interface EvaluateOptions {
+  /** Which classifier and real statistics to compare against. */
+  dataset: ClassifierName;
+  /** The class each sample was generated for (conditional models). */
+  labels?: Int32Array;
+  /** A loaded classifier to reuse (default: loaded from `data/classifiers/<dataset>`). */
+  classifier?: Classifier;
+  /** Images per forward pass (default 500). */
+  batchSize?: number;
+  /** Inception Score splits (default 10, as Salimans et al.). */
+  splits?: number;
+}
+
+/** What `metrics.json` holds. */
+export interface Metrics {
+  /** Number of samples evaluated. */
+  n: number;
+  dataset: ClassifierName;
+  /** Fréchet distance to the real test set in classifier feature space (lower is better). */
+  fid: number;
+  /** Inception Score with the classifier's probabilities (higher is better, at most 10). */
+  is: MeanStd;
+  coverage: Coverage;
+  /** Fraction of conditional samples classified as their requested label. */
+  labelAccuracy?: number;
+  /** The feature space and reference statistics used. */
+  classifier: { arch: string; testAccuracy: number; featureDim: number; realStats: string };
+}
+
+/** Accepts samples in [-1, 1] as NHWC (a Float32Array is taken as [N, 28, 28, 1]). */
+function toGrayBytes(images: Float32Array | tf.Tensor4D): { bytes: Uint8Array; n: number } {
+  let data: Float32Array, n: number, h: number, w: number, c: number;
+  if (images instanceof Float32Array) {
+    const per = IMAGE_SIZE * IMAGE_SIZE;
+    if (images.length === 0 || images.length % per !== 0) {
+      throw new UserError(
+        `samples as a Float32Array must hold N×28×28×1 values, got ${images.length}`,
+      );
+    }
+    [data, n, h, w, c] = [images, images.length / per, IMAGE_SIZE, IMAGE_SIZE, 1];
+  } else {
+    if (images.rank !== 4 || ![1, 3].includes(images.shape[3])) {
+      throw new UserError(`samples must be [N, H, W, 1 or 3], got [${images.shape}]`);
+    }
+    [n, h, w, c] = images.shape;
+    data = images.dataSync() as Float32Array;
+  }
+  const q = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = Math.round((data[i] + 1) * 127.5);
+    q[i] = v < 0 ? 0 : v > 255 ? 255 : v; // NaN becomes 0
+  }
+  const t = transformImages(q, n, h, w, c, 1, IMAGE_SIZE);
+  return { bytes: t.pixels, n };
+}
+
+/**
+ * Computes all metrics of a set of samples (values in [-1, 1]) against the real test set of
+ * `opts.dataset`. Needs at least `splits` (10) samples; 10,000 is the usual count.
+ */
+export async function evaluateSamples(
+  images: Float32Array | tf.Tensor4D,
+  opts: EvaluateOptions,
+): Promise<Metrics> {
+  const dataset = checkClassifierName(opts.dataset);
+  const { bytes, n } = toGrayBytes(images);
+  const splits = opts.splits ?? 10;
+  if (n < splits) throw new UserError(`need at least ${splits} samples to evaluate, got ${n}`);
+  if (opts.labels && opts.labels.length !== n) {
+    throw new UserError(`got ${opts.labels.length} labels for ${n} samples`);
+  }
+  const clf = opts.classifier ?? await loadClassifier(dataset);
+  if (clf.name !== dataset) {
+    throw new UserError(`the ${clf.name} classifier cannot evaluate ${dataset} samples`);
+  }
+  try {
+    const per = IMAGE_SIZE * IMAGE_SIZE;
+    const bs = opts.batchSize ?? 500;
+    const features = new Float32Array(n * FEATURE_DIM);
+    const probs = new Float32Array(n * NUM_CLASSES);
+    const preds = new Int32Array(n);
+    for (let lo = 0; lo < n; lo += bs) {
+      const b = Math.min(bs, n - lo);
+      const x = new Float32Array(b * per);
+      for (let i = 0; i < x.length; i++) x[i] = bytes[lo * per + i] / 127.5 - 1;
+      const [f, p, y] = tf.tidy(() => {
+        const f = clf.net.features(tf.tensor4d(x, [b, IMAGE_SIZE, IMAGE_SIZE, 1]));
+        const logits = clf.net.fc3.apply(f);
+        return [f, tf.softmax(logits), tf.argMax(logits, 1)];
+      });
+      features.set(f.dataSync(), lo * FEATURE_DIM);
+      probs.set(p.dataSync(), lo * NUM_CLASSES);
+      preds.set(y.dataSync(), lo);
+      tf.dispose([f, p, y]);
+    }
+    const fake = meanCov(features, n, FEATURE_DIM);
+    const real = clf.realStats;
+    const metrics: Metrics = {
+      n,
+      dataset,
+      fid: frechetDistance(fake.mean, fake.cov, real.mean, real.cov),
+      is: inceptionScore(probs, n, NUM_CLASSES, splits),
+      coverage: classCoverage(preds, NUM_CLASSES),
+      classifier: {
+        arch: clf.info.arch,
+        testAccuracy: clf.info.testAccuracy,
+        featureDim: FEATURE_DIM,
+        realStats: `${dataset} ${clf.info.realStats.split} set, n=${clf.info.realStats.n}`,
+      },
+    };
+    if (opts.labels) metrics.labelAccuracy = labelAccuracy(preds, opts.labels);
+    return metrics;
+  } finally {
+    if (!opts.classifier) clf.dispose();
+  }
+}
+
+/** Writes `<runDir>/metrics.json` atomically. */
+export async function writeMetrics(runDir: string, metrics: object): Promise<string> {
+  const path = join(runDir, "metrics.json");
+  try {
+    await writeFileAtomic(path, JSON.stringify(metrics, null, 2) + "\n");
+  } catch (e) {
+    if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
+      throw new UserError(
+        `not allowed to write ${path}: \`deno task eval\` writes under results/ only; for a run ` +
+          `elsewhere use deno run --allow-read --allow-write=<run-dir> --allow-env lib/eval.ts`,
+      );
+    }
+    throw e;
+  }
+  return path;
+}
+
+/** What a paper script exports so its runs can be evaluated. */
+export type SampleForEval = (
+  runDir: string,
+  n: number,
+) => Promise<{ images: Float32Array | tf.Tensor4D; labels?: Int32Array }>;
+
+/** The folder of the paper scripts. */
+export const PAPERS_DIR: string = fileURLToPath(new URL("../papers/", import.meta.url));
+
+/** Imports `<papersDir>/<paper>.ts` and returns its `sampleForEval`, or a clear UserError. */
+export async function findSampler(
+  paper: string,
+  papersDir: string = PAPERS_DIR,
+): Promise<SampleForEval> {
+  if (!/^[a-z0-9_-]+$/.test(paper)) throw new UserError(`bad paper name "${paper}" in manifest`);
+  const path = join(papersDir, `${paper}.ts`);
+  if (!(await exists(path))) throw new UserError(`no paper script ${path} for paper "${paper}"`);
+  const mod = await import(pathToFileURL(path).href);
+  if (typeof mod.sampleForEval !== "function") {
+    throw new UserError(
+      `papers/${paper}.ts does not export sampleForEval(runDir, n), so ${paper} runs cannot be ` +
+        "evaluated yet",
+    );
+  }
+  return mod.sampleForEval as SampleForEval;
+}
+
+/** Options of {@link evaluateRun}. */
+export interface EvaluateRunOptions {
+  /** Number of samples (default 10,000, the size of the real test set). */
+  n?: number;
+  /** Where the paper scripts are (tests point this at fakes). */
+  papersDir?: string;
+  /** A loaded classifier to reuse. */
+  classifier?: Classifier;
+}
+
+/** Samples a run through its paper's `sampleForEval`, evaluates, and writes `metrics.json`. */
+export async function evaluateRun(
+  runDir: string,
+  opts: EvaluateRunOptions = {},
+): Promise<Metrics & { paper: string; runDir: string; date: string }> {
+  const manifestPath = join(runDir, "manifest.json");
+  let manifest: { paper?: string; dataset?: { name?: string } | null; config?: unknown };
+  try {
+    manifest = JSON.parse(await Deno.readTextFile(manifestPath));
+  } catch (e) {
+    throw new UserError(
+      e instanceof Deno.errors.NotFound
+        ? `no run at ${runDir}: ${manifestPath} is missing`
+        : `cannot read ${manifestPath}: ${(e as Error).message.split("\n")[0]}`,
+    );
+  }
+  const paper = manifest.paper;
+  if (typeof paper !== "string") throw new UserError(`${manifestPath} names no paper`);
+  const config = manifest.config as { dataset?: unknown } | null | undefined;
+  const dataset = manifest.dataset?.name ?? config?.dataset;
+  if (typeof dataset !== "string") throw new UserError(`${manifestPath} names no dataset`);
+  const name = checkClassifierName(dataset);
+  const n = opts.n ?? 10000;
+  const sample = await findSampler(paper, opts.papersDir);
+  const { images, labels } = await sample(runDir, n);
+  try {
+    const metrics = await evaluateSamples(images, {
+      dataset: name,
+      labels,
+      classifier: opts.classifier,
+    });
+    const out = { paper, runDir, date: new Date().toISOString(), ...metrics };
+    await writeMetrics(runDir, out);
+    return out;
+  } finally {
+    if (!(images instanceof Float32Array)) images.dispose();
+  }
+}
+
+const USAGE = "usage: deno task eval <run-dir> [--n N] [--backend auto|wasm|cpu|webgpu|tensorflow]";
+
+/** CLI entry: parses flags, picks a backend, evaluates, prints a one-line summary. */
+export async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        n: { type: "string" },
+        backend: { type: "string" },
+        inception: { type: "string" },
+        help: { type: "boolean" },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    throw new UserError(`${(e as Error).message.split("\n")[0]} (${USAGE})`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (values.inception !== undefined) {
+    throw new UserError(
+      "--inception (Inception-v3 FID) is not supported yet: it needs tfjs-converter's graph-model " +
+        "runtime, which this project does not depend on; the fid in metrics.json uses the " +
+        "features of data/classifiers/<dataset> instead",
+    );
+  }
+  if (positionals.length !== 1) throw new UserError(USAGE);
+  const n = values.n === undefined ? 10000 : Number(values.n);
+  if (!Number.isInteger(n) || n < 10) {
+    throw new UserError(`--n expects an integer ≥ 10, got "${values.n}"`);
+  }
+  const backend = values.backend ?? "auto";
+  if (!(BACKENDS as readonly string[]).includes(backend)) {
+    throw new UserError(`unknown backend "${backend}" (expected one of ${BACKENDS.join(", ")})`);
+  }
+  const choice = await selectBackend(backend as BackendName);
+  console.error(`[eval] backend ${choice.name}: ${choice.reason}`);
+  const m = await evaluateRun(positionals[0], { n });
+  console.log(
+    `${m.paper} ${m.runDir}: fid ${m.fid.toFixed(3)}  is ${m.is.mean.toFixed(3)} ± ` +
+      `${m.is.std.toFixed(3)}  classes ${m.coverage.classesCovered}/10 (H/log10 ` +
+      `${m.coverage.normalizedEntropy.toFixed(3)})` +
+      (m.labelAccuracy === undefined ? "" : `  label acc ${(100 * m.labelAccuracy).toFixed(2)}%`) +
+      `  → ${join(m.runDir, "metrics.json")}`,
+  );
+}
+
+if (import.meta.main) await runMain(() => main(Deno.args));

@@ -198,7 +198,10 @@ export class ConvTranspose2d extends Module {
     const [b, h, w] = x.shape;
     const k = this.kernel, s = this.stride;
     let y: tf.Tensor4D;
-    if (this.padding === "same") {
+    // PyTorch padding p with 2p = k − s is exactly tfjs's "same" (output in·s), without the crop.
+    if (
+      this.padding === "same" || (typeof this.padding === "number" && 2 * this.padding === k - s)
+    ) {
       y = tf.conv2dTranspose(
         x as tf.Tensor4D,
         this.weight as tf.Tensor4D,
@@ -254,9 +257,7 @@ export class BatchNorm extends Module {
   }
 
   apply(x: tf.Tensor, opts: ForwardOptions): tf.Tensor {
-    if (!opts.training) {
-      return tf.batchNorm(x, this.runningMean, this.runningVar, this.beta, this.gamma, this.eps);
-    }
+    if (!opts.training) return this.normalize(x, this.runningMean, this.runningVar);
     const axes = x.shape.slice(0, -1).map((_, i) => i);
     const { mean, variance } = tf.moments(x, axes);
     if (opts.updateStats ?? true) {
@@ -271,7 +272,17 @@ export class BatchNorm extends Module {
         this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(unbiased, m)));
       });
     }
-    return tf.batchNorm(x, mean, variance, this.beta, this.gamma, this.eps);
+    return this.normalize(x, mean, variance);
+  }
+
+  /**
+   * (x − mean)·γ/√(var + eps) + β with broadcasting elementwise ops rather than tf.batchNorm:
+   * same values, but its gradient is plain sums, while tf.batchNorm's gradient tiles tensors and
+   * the wasm backend's Tile is slow (a quarter of a DCGAN G backward pass).
+   */
+  private normalize(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor): tf.Tensor {
+    const scale = tf.mul(tf.rsqrt(tf.add(variance, this.eps)), this.gamma);
+    return tf.add(tf.mul(tf.sub(x, mean), scale), this.beta);
   }
 }
 

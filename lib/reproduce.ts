@@ -12,7 +12,16 @@ type PaperMain = (argv: string[]) => Promise<void>;
 /** Paper name → loader of its script's `main`. Static imports keep the module graph analyzable. */
 export const PAPERS: Record<string, () => Promise<PaperMain>> = {
   gan: async () => (await import("../papers/gan.ts")).main,
+  cgan: async () => (await import("../papers/cgan.ts")).main,
+  dcgan: async () => (await import("../papers/dcgan.ts")).main,
+  wgan: async () => (await import("../papers/wgan.ts")).main,
+  wgan_gp: async () => (await import("../papers/wgan_gp.ts")).main,
+  sngan: async () => (await import("../papers/sngan.ts")).main,
+  progan: async () => (await import("../papers/progan.ts")).main,
+  stylegan2: async () => (await import("../papers/stylegan2.ts")).main,
+  cyclegan: async () => (await import("../papers/cyclegan.ts")).main,
   toys: async () => (await import("../papers/toys.ts")).main,
+  toy2d: async () => (await import("../papers/toy2d.ts")).main,
 };
 
 /** Dispatches `argv[0]` to its paper script with the remaining flags. */

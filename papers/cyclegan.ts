@@ -147,7 +147,12 @@ export const PAPER_CONFIG: CycleGanConfig = {
   seriesEpochs: [1, 2, 5, 10],
 };
 
-/** `--dataset folder`: the paper's 256×256 configuration (horse2zebra, monet2photo, …). */
+/**
+ * `--dataset folder`: the paper's 256×256 configuration (horse2zebra, monet2photo, …): ngf 64 with
+ * 9 blocks, ndf 64, 100 + 100 epochs of batch 1, load 286 → random 256 crop + flip. Images are
+ * squashed to 286×286 as the reference does, but with our resampler (area/bilinear, see
+ * lib/data/image.ts) instead of PIL's bicubic. Expect days per run on a CPU.
+ */
 export const FOLDER_CONFIG: CycleGanConfig = {
   ...PAPER_CONFIG,
   dataset: "folder",

@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { tf } from "../lib/tf.ts";
 import { Rng } from "../lib/random.ts";
 import {
@@ -43,7 +44,6 @@ import { Adam } from "../lib/optim.ts";
 import { type ExperimentSpec, startExperiment, TrainLoop } from "../lib/experiment.ts";
 import { bce } from "../lib/losses.ts";
 import { epochOrder, type ImageDataset, toTensor } from "../lib/data/mod.ts";
-import { join } from "node:path";
 import { type ExtraFlag, runMain } from "../lib/cli.ts";
 import { Run } from "../lib/run.ts";
 import { loadCheckpoint } from "../lib/checkpoint.ts";
@@ -59,8 +59,9 @@ export interface DcganConfig {
   /** Network family: 28×28 MNIST variant or the paper's 64×64 architecture (§3, Fig. 1). */
   arch: Arch;
   /**
-   * Training epochs. The paper trains "until convergence" (§4: 1 epoch on LSUN bedrooms reported,
-   * 25 in the reference code); the tutorial runs 5 on CelebA. See {@link PAPER_CONFIG} for ours.
+   * Training epochs. The paper gives no epoch count (Figs. 2–3 show LSUN bedrooms after 1 and 5
+   * epochs; its code, dcgan.torch, defaults to 25); the tutorial runs 5 on CelebA. See
+   * {@link PAPER_CONFIG} for ours.
    */
   epochs: number;
   /** Minibatch size (§4: 128). */
@@ -69,9 +70,9 @@ export interface DcganConfig {
   lr: number;
   beta1: number;
   beta2: number;
-  /** Dimension of z ~ N(0, I) (tutorial nz = 100; the paper draws z from U(−1, 1)¹⁰⁰). */
+  /** Dimension of z ~ N(0, I) (tutorial nz = 100; Fig. 1 draws a 100-d uniform z). */
   latentDim: number;
-  /** Feature widths of G and D (tutorial ngf = ndf = 64; Fig. 1's 1024-wide G is 16·ngf). */
+  /** Feature widths of G and D (tutorial ngf = ndf = 64; Fig. 1's G, 1024 maps at 4×4, is 128). */
   ngf: number;
   ndf: number;
   /** Image channels nc: 1 for MNIST-like data, 3 for CelebA/folders (set from the dataset). */
@@ -90,8 +91,8 @@ export interface DcganConfig {
   sampleBatchNorm: "train" | "eval";
   /**
    * Latent walk (§6.1, Fig. 4): "slerp" (spherical, keeps |z| near the typical norm √nz of a
-   * Gaussian sample; White 2016) or "linear" (the paper's straight line, whose midpoints have a
-   * smaller norm than any typical sample).
+   * Gaussian sample; White 2016, "Sampling Generative Networks") or "linear" (straight line,
+   * whose midpoints have a smaller norm than typical samples).
    */
   interpolation: "slerp" | "linear";
   /** Rows (z pairs) and steps per row of the interpolation strip. */
@@ -103,10 +104,10 @@ export interface DcganConfig {
 }
 
 /**
- * The default: `dcgan28` on MNIST, batch 128. 5 epochs (2,345 steps): the paper trains until
- * convergence, which on MNIST a DCGAN reaches to the eye within a few epochs (clean digits from
- * epoch 2–3); 5 is also the tutorial's epoch count, and keeps the run within a couple of hours
- * on a 2-core CPU (25 epochs, the paper code's setting, would take most of a day).
+ * The default: `dcgan28` on MNIST, batch 128, 5 epochs (2,345 steps). The paper gives no stopping
+ * rule for MNIST; there a DCGAN draws clean digits within a few epochs (digit shapes appear after
+ * ~150 steps), 5 is the tutorial's epoch count, and it takes on the order of an hour on a 2-core
+ * CPU with `--backend wasm` (~80 img/s). 25 epochs, the paper code's setting, would take ~5 h.
  */
 export const PAPER_CONFIG: DcganConfig = {
   arch: "dcgan28",

@@ -264,6 +264,7 @@ export async function main(argv: string[]): Promise<void> {
       }, dVars);
       optD.step(dVars, dVars.map((v) => d.grads[v.name]));
       const values = tf.stack([d.value, g.value, tf.mean(dReal!), tf.mean(dFake!)]);
+      tf.dispose([dReal!, dFake!]); // kept out of the gradient scopes above; done with them now
       return { values, fake: fake! };
     });
     const [dLoss, gLoss, dx, dgz] = out.values.dataSync();

@@ -19,8 +19,8 @@
  *   A α=1e-4 β=(0.5, 0.9)  n_dis=5     B α=1e-4 β=(0.5, 0.999) n_dis=1
  *   C α=2e-4 β=(0.5, 0.999) n_dis=1    D α=1e-3 β=(0.5, 0.9)  n_dis=5
  *   E α=1e-3 β=(0.5, 0.999) n_dis=5    F α=1e-3 β=(0.9, 0.999) n_dis=5
- * Default C (the setting where the paper's Figure 1 shows SN far ahead of the other methods, and
- * cheap: one D update per G update); A is the WGAN-GP setting.
+ * Default C (one D update per G update, so the cheapest per generator iteration); A is the
+ * setting of WGAN-GP's experiments.
  *
  * One training step is one generator iteration in the authors' updater's order: one G update, then
  * n_dis D updates, each on a fresh real batch. Differences from the authors' code, both deliberate:

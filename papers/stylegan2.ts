@@ -23,10 +23,17 @@
  *   normalized per output channel (tested in test/stylegan2_test.ts), but is one ordinary batched
  *   convolution: no B copies of the weights, no grouped (depthwise) convolution, and it runs on the
  *   kernels every backend has.
- * - Upsampling is nearest-neighbour 2× then a 3×3 conv, and downsampling a 3×3 conv then 2×2 average
- *   pooling; the paper uses transposed / strided convs with a [1,3,3,1] FIR low-pass filter. The skip
- *   connections' RGB images are also upsampled by nearest neighbour instead of that filter.
+ * - Resampling uses the paper's [1,3,3,1] FIR filter, built as nearest-neighbour upsampling or 2×2
+ *   averaging composed with a [1,2,1] blur ([1,1] ∗ [1,2,1] = [1,3,3,1]; tested against the
+ *   reference's formulas). The paper fuses the filter with a transposed (G) or strided (D) 3×3
+ *   conv as "zero-insert, conv, blur" and "blur, conv, decimate"; here the conv sits on the other
+ *   side of the blur (upsample, blur, conv; conv, blur, pool). Linear shift-invariant steps
+ *   commute, so this differs only at the image borders (zero padding).
  * - Noise strengths are per channel, as in StyleGAN (2019) §2; StyleGAN2's code has one per layer.
+ * - A lazy regularizer runs on the last minibatch of every k (the reference: the first), so that
+ *   its value lands in losses.jsonl when `logEvery` is a multiple of k.
+ * - w̄ is updated once per G forward in training (G step, D step, path-length step), each time
+ *   from the batch's w before style mixing, as the reference's `dlatent_avg`.
  *
  * Offline default: MNIST resized to 32×32 (4 → 32: 8 style inputs), 64 feature maps (32 at 32²)
  * instead of 512, z and w of 64, batch 16, 10 epochs, γ = 10·(R/1024)² (config F's γ = 10 at 1024²
@@ -65,6 +72,7 @@ import { Run } from "../lib/run.ts";
 import { loadCheckpoint } from "../lib/checkpoint.ts";
 import { makeGrid, saveGrid, savePng } from "../lib/image.ts";
 import { epochGridPath, plotLosses, progressFigures } from "../lib/figures.ts";
+import { linePlotScene, savePlot } from "../lib/plot.ts";
 import { UserError } from "../lib/fsutil.ts";
 
 /** Hyperparameters; "paper" values are config F (StyleGAN2 Table 1, App. B and the reference code). */
@@ -148,7 +156,7 @@ export const PAPER_CONFIG: StyleGan2Config = {
   emaHalfLifeImages: 10_000,
   mbstdGroup: 4,
   epochs: 10,
-  logEvery: 10,
+  logEvery: 16, // a multiple of both regularizer intervals, so their values get logged
   checkpointEvery: 1000,
   seriesEpochs: [1, 2, 5, 10],
 };
@@ -214,6 +222,55 @@ export function wsResolution(index: number): number {
 // ---------------------------------------------------------------------------------------------
 // Mapping network, modulated convolution, synthesis network
 
+/** Depthwise [1,2,1]ᵀ[1,2,1]/16 kernels, one per channel count (kept: shared by every call). */
+const blurKernels = new Map<number, tf.Tensor4D>();
+
+function blurKernel(channels: number): tf.Tensor4D {
+  let k = blurKernels.get(channels);
+  if (!k) {
+    const taps = [1, 2, 1];
+    const v = new Float32Array(9 * channels);
+    for (let i = 0; i < 3; i++) {
+      for (let j = 0; j < 3; j++) {
+        v.fill(taps[i] * taps[j] / 16, (i * 3 + j) * channels, (i * 3 + j + 1) * channels);
+      }
+    }
+    k = tf.keep(tf.tensor4d(v, [3, 3, channels, 1]));
+    blurKernels.set(channels, k);
+  }
+  return k;
+}
+
+/**
+ * The binomial blur [1,2,1]⊗[1,2,1]/16 per channel, zero-padded. Its gradient is itself (a
+ * symmetric kernel with zero padding is self-adjoint), given explicitly so that it differentiates
+ * again: tfjs has no gradient for the depthwise convolution's input gradient.
+ */
+export const blur121: (x: tf.Tensor) => tf.Tensor4D = tf.customGrad((input) => {
+  const x = input as tf.Tensor4D;
+  return {
+    value: tf.depthwiseConv2d(x, blurKernel(x.shape[3]), 1, "same"),
+    gradFunc: (dy: tf.Tensor) => blur121(dy),
+  };
+}) as (x: tf.Tensor) => tf.Tensor4D;
+
+/**
+ * The paper's 2× upsampling with the [1,3,3,1] FIR filter (reference `upsample_2d`): nearest
+ * neighbour (zero insertion + [1,1]) then [1,2,1] — [1,1] ∗ [1,2,1] = [1,3,3,1] — so output pixel
+ * 2i is (x[i−1] + 3x[i])/4 and 2i + 1 is (3x[i] + x[i+1])/4 per axis, zero outside.
+ */
+export function firUpsample2x(x: tf.Tensor): tf.Tensor4D {
+  return blur121(upsample2x(x));
+}
+
+/**
+ * The paper's 2× downsampling with the [1,3,3,1] filter (reference `downsample_2d`): [1,2,1] then
+ * 2×2 averaging, i.e. y[i] = (x[2i−1] + 3x[2i] + 3x[2i+1] + x[2i+2])/8 per axis, zero outside.
+ */
+export function firDownsample2x(x: tf.Tensor): tf.Tensor4D {
+  return downsample2x(blur121(x));
+}
+
 /** Mapping network: z → pixel norm → `layers` × (equalized FC, λ = lrMul, LeakyReLU·√2) → w. */
 export class MappingNetwork extends Module {
   readonly layers: EqualizedLinear[] = [];
@@ -237,7 +294,7 @@ export class MappingNetwork extends Module {
 /** Options of {@link modulatedConv}. */
 export interface ModConvOptions {
   demodulate: boolean;
-  /** Nearest-neighbour 2× upsampling before the convolution. */
+  /** 2× upsampling with the [1,3,3,1] filter ({@link firUpsample2x}) before the convolution. */
   upsample?: boolean;
 }
 
@@ -255,7 +312,7 @@ export function modulatedConv(
 ): tf.Tensor4D {
   const [b, , , cin] = x.shape;
   let h = tf.mul(x, tf.reshape(styles, [b, 1, 1, cin]));
-  if (opts.upsample) h = upsample2x(h);
+  if (opts.upsample) h = firUpsample2x(h);
   let y = tf.conv2d(h as tf.Tensor4D, weight as tf.Tensor4D, 1, "same");
   if (opts.demodulate) {
     const cout = (weight as tf.Tensor4D).shape[3];
@@ -387,7 +444,7 @@ export class Synthesis extends Module {
         x = conv.apply(x, w[s === 0 ? 0 : 2 * s - 1 + j], noise[n++]);
       });
       const y = this.toRgb[s].apply(x, w[2 * s + 1]);
-      rgb = rgb ? tf.add(upsample2x(rgb), y) : y;
+      rgb = rgb ? tf.add(firUpsample2x(rgb), y) : y;
     });
     return rgb! as tf.Tensor4D;
   }
@@ -449,9 +506,9 @@ export class StyleGenerator extends Module {
 
 /**
  * Residual discriminator (Fig. 7c): fromRGB at full resolution, then per resolution
- * x' = (lrelu(conv3(lrelu(conv3(x)))) pooled + conv1(x pooled)) / √2, then minibatch stddev,
- * conv 3×3, FC, FC → 1 logit. Equalized lr, gain 1, LeakyReLU·√2; only twice-differentiable ops
- * (R1 needs ∇ₓD).
+ * x' = (lrelu(down(conv3(lrelu(conv3(x))))) + conv1(down(x))) / √2 with the FIR downsampling
+ * `down`, then minibatch stddev, conv 3×3, FC, FC → 1 logit. Equalized lr, gain 1, LeakyReLU·√2;
+ * only twice-differentiable ops (R1 needs ∇ₓD).
  */
 export class ResidualDiscriminator extends Module {
   readonly fromRgb: EqualizedConv2d;
@@ -489,8 +546,8 @@ export class ResidualDiscriminator extends Module {
     const act = (t: tf.Tensor) => lrelu(t, 0.2, Math.SQRT2);
     let h = act(this.fromRgb.apply(x));
     for (const blk of this.blocks) {
-      const skip = blk.skip.apply(downsample2x(h));
-      const main = downsample2x(act(blk.conv1.apply(act(blk.conv0.apply(h)))));
+      const skip = blk.skip.apply(firDownsample2x(h));
+      const main = act(firDownsample2x(blk.conv1.apply(act(blk.conv0.apply(h)))));
       h = tf.mul(tf.add(main, skip), Math.SQRT1_2);
     }
     h = act(this.finalConv.apply(minibatchStddev(h, this.mbstdGroup)));
@@ -640,13 +697,15 @@ export async function main(argv: string[]): Promise<void> {
     mix: noise.uniform() < cfg.styleMixingProb ? 1 + noise.int(G.numWs - 1) : G.numWs,
     inputs: drawNoise(noise, G.synthesis, b),
   });
-  let r1 = 0, pl = 0;
+  // Regularizer values of this step, logged only on the steps that compute them.
+  let r1: number | null = null, pl: number | null = null;
 
   while (loop.running) {
     const order = epochOrder(data.n, args.seed, loop.epoch);
     const i = loop.stepInEpoch;
     const idx = order.subarray(i * B, (i + 1) * B);
     const step = loop.step;
+    r1 = pl = null;
     const t0 = performance.now();
     const out = tf.tidy(() => {
       const real = toTensor(data, idx);
@@ -661,7 +720,7 @@ export async function main(argv: string[]): Promise<void> {
       );
       optG.step(gVars, gradsInOrder(gVars, g.grads));
       // G regularization, lazily: path-length penalty on a smaller batch, weighted by interval.
-      if (step % cfg.plInterval === 0) pl = pathLengthStep(G, optG, gVars, noise, plB, cfg);
+      if ((step + 1) % cfg.plInterval === 0) pl = pathLengthStep(G, optG, gVars, noise, plB, cfg);
       // D main: softplus(D(G(z))) + softplus(−D(x)), fakes made without a tape.
       const f = draw(B);
       const fake = G.synthesis.apply(mixedStyles(f.z1, f.z2, f.mix), f.inputs);
@@ -674,7 +733,7 @@ export async function main(argv: string[]): Promise<void> {
       optD.step(dVars, gradsInOrder(dVars, d.grads));
       emaUpdate(Gema, G, beta);
       // D regularization, lazily: R1 = γ/2·E‖∇ₓD(x)‖² on reals, weighted by the interval.
-      if (step % cfg.r1Interval === 0) {
+      if ((step + 1) % cfg.r1Interval === 0) {
         const reg = tf.variableGrads(
           () =>
             tf.mul(r1Penalty((x) => D.apply(x), real), cfg.r1Gamma * cfg.r1Interval) as tf.Scalar,
@@ -688,15 +747,15 @@ export async function main(argv: string[]): Promise<void> {
     const [dLoss, gLoss, dx, dgz] = out.dataSync();
     out.dispose();
     const seconds = (performance.now() - t0) / 1000;
-    const values = {
+    const values: Record<string, number> = {
       d_loss: dLoss,
       g_loss: gLoss,
       "D(x)": dx,
       "D(G(z))": dgz,
-      r1,
-      pl_penalty: pl,
       pl_mean: G.plMean.dataSync()[0],
     };
+    if (r1 !== null) values.r1 = r1;
+    if (pl !== null) values.pl_penalty = pl;
     const go = await loop.after(values, B, seconds, async (epoch) => {
       const imgs = tf.tidy(() => Gema.generate(fixed.z, fixed.noise));
       await saveGrid(epochGridPath(run, epoch), imgs, GRID);
@@ -885,11 +944,26 @@ async function writeFigures(
     yLabel: "mean probability",
     yRange: [0, 1],
   });
-  await plotLosses(run, "regularizers", {
+  // The lazy regularizers are logged only on the steps that compute them.
+  const records = await run.readLosses();
+  const series = Object.entries({
     "R1: E|grad D(x)|^2 / 2": "r1",
     "path-length penalty": "pl_penalty",
     "path-length mean a": "pl_mean",
-  }, { title: "Lazy regularizers (last value at each step)", yLabel: "value" });
+  }).map(([name, key]) => {
+    const rs = records.filter((r) => key in r);
+    return { name, x: rs.map((r) => r.step), y: rs.map((r) => r[key]) };
+  }).filter((s) => s.y.length > 0);
+  if (series.length > 0) {
+    const scene = linePlotScene(series, {
+      title: "Lazy regularizers",
+      xLabel: "iteration",
+      yLabel: "value",
+      logY: true,
+    });
+    await savePlot(run.path("regularizers.svg"), scene);
+    await savePlot(run.path("regularizers.png"), scene);
+  }
   await progressFigures(run, cfg.epochs, cfg.seriesEpochs);
 }
 

@@ -17,6 +17,7 @@
  *   sngan    every D layer spectrally normalized, hinge loss, Adam(1e-4, 0.5, 0.9), n_dis = 5
  *            (Miyato et al.'s setting A).
  * The GAN uses the same Adam as the others so that the comparison is about the objective.
+ * `--lr` sets every method's learning rate; `--methods` and `--toys` select subsets.
  *
  * Mode coverage (the table in modes.md / modes.json): 2,500 samples from a fixed noise batch; a
  * sample is "high quality" when it lies within 3σ of some mode's centre; a mode counts as recovered

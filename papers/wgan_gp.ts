@@ -20,9 +20,9 @@
  * term) runs through tfjs's double backpropagation; the critic's LeakyReLU is written as
  * 0.2x + 0.8·relu(x) because tfjs cannot differentiate `tf.leakyRelu` twice (lib/losses.ts).
  *
- * Offline default: MNIST resized to 32×32. `--dataset cifar10` trains on CIFAR-10 (the paper's
- * Table 3 / Figure 3 CIFAR-10 experiments use this algorithm with wider nets; its gan_cifar.py uses
- * 128-channel nets and Adam β1 = 0.5, which `--width 128 --beta1 0.5` reproduce).
+ * Offline default: MNIST resized to 32×32. `--dataset cifar10` trains on CIFAR-10, the paper's
+ * image benchmark; its gan_cifar.py uses wider nets (DIM = 128: `--width 128`) and Adam
+ * β1 = 0.5 (`--beta1 0.5`), with a dense first generator layer and 5×5 kernels that we do not copy.
  *
  *   deno task reproduce wgan_gp            # Algorithm 1's hyperparameters, MNIST at 32×32
  *   deno task reproduce wgan_gp --quick    # tiny nets, a few hundred images: well under a minute

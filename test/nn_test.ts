@@ -223,3 +223,28 @@ Deno.test("normalInit draws N(mean, std) from the given Rng", () => {
   const sd = Math.sqrt(t.reduce((a, b) => a + (b - m) ** 2, 0) / t.length);
   assert.ok(Math.abs(m) < 0.0005 && Math.abs(sd - 0.02) < 0.0005, `${m} ${sd}`);
 });
+
+Deno.test("BatchNorm gradients (through batch statistics) equal tf.batchNorm's", () => {
+  const bn = new BatchNorm(new Rng(0), 3, { eps: 0.8 });
+  const x = new Rng(1).randn([4, 2, 2, 3], 1, 2);
+  const w = new Rng(2).randn([4, 2, 2, 3]);
+  const vars = [bn.gamma, bn.beta];
+  const ours = tf.grads((x: tf.Tensor) =>
+    tf.sum(tf.mul(bn.apply(x, { training: true, updateStats: false }), w))
+  );
+  const stock = tf.grads((x: tf.Tensor) => {
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    return tf.sum(tf.mul(tf.batchNorm(x, mean, variance, bn.beta, bn.gamma, 0.8), w));
+  });
+  close(ours([x])[0].dataSync(), stock([x])[0].dataSync(), 1e-4, "dx");
+  const f = (fn: typeof tf.batchNorm | null) =>
+    tf.variableGrads(() => {
+      if (!fn) {
+        return tf.sum(tf.mul(bn.apply(x, { training: true, updateStats: false }), w)) as tf.Scalar;
+      }
+      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      return tf.sum(tf.mul(fn(x, mean, variance, bn.beta, bn.gamma, 0.8), w)) as tf.Scalar;
+    }, vars).grads;
+  const a = f(null), b = f(tf.batchNorm);
+  for (const v of vars) close(a[v.name].dataSync(), b[v.name].dataSync(), 1e-4, v.name);
+});

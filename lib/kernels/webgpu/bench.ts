@@ -99,7 +99,15 @@ async function benchKernels(batch: number, reps: number): Promise<void> {
         } as unknown as tf.NamedAttrMap) as tf.Tensor;
       await bothVariants(async (variant) => {
         const ms = await timeMs(run, reps);
-        emit({ kind: "kernel", backend: "webgpu", kernel, variant, shape, gflops: flops / ms / 1e6, ms });
+        emit({
+          kind: "kernel",
+          backend: "webgpu",
+          kernel,
+          variant,
+          shape,
+          gflops: flops / ms / 1e6,
+          ms,
+        });
       });
     }
     tf.dispose([x, w, dy]);
@@ -135,7 +143,14 @@ interface Net {
 /** Training-mode batch norm over N, H, W with learned scale and offset. */
 function batchNorm(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable): tf.Tensor4D {
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
-  return tf.batchNorm4d(x, mean as tf.Tensor1D, variance as tf.Tensor1D, beta as tf.Tensor1D, gamma as tf.Tensor1D, 1e-5);
+  return tf.batchNorm4d(
+    x,
+    mean as tf.Tensor1D,
+    variance as tf.Tensor1D,
+    beta as tf.Tensor1D,
+    gamma as tf.Tensor1D,
+    1e-5,
+  );
 }
 
 function makeNets(rng: Rng): { G: Net; D: Net } {
@@ -154,7 +169,13 @@ function makeNets(rng: Rng): { G: Net; D: Net } {
       let h = z;
       gW.forEach((w, i) => {
         const size = 4 * 2 ** i;
-        const y = tf.conv2dTranspose(h, w as tf.Tensor4D, [b, size, size, chans[i]], i ? 2 : 1, i ? 1 : "valid");
+        const y = tf.conv2dTranspose(
+          h,
+          w as tf.Tensor4D,
+          [b, size, size, chans[i]],
+          i ? 2 : 1,
+          i ? 1 : "valid",
+        );
         h = tf.relu(batchNorm(y, gBn[i][0], gBn[i][1]));
       });
       return tf.tanh(tf.conv2dTranspose(h, gOut as tf.Tensor4D, [b, 64, 64, 3], 2, 1));
@@ -245,7 +266,11 @@ async function main(): Promise<void> {
   const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new Error("no WebGPU adapter");
   const software = adapter.info.isFallbackAdapter;
-  emit({ kind: "device", adapter: adapter.info.description || adapter.info.vendor, fallback: software });
+  emit({
+    kind: "device",
+    adapter: adapter.info.description || adapter.info.vendor,
+    fallback: software,
+  });
   await tf.setBackend("webgpu");
   const parts = new Set(values.only.split(","));
   const reps = Number(values.reps);

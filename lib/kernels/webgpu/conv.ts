@@ -13,7 +13,14 @@
  * @module
  */
 import { tf } from "../../tf.ts";
-import { type GemmKernel, type GemmShape, type GemmTile, planGemm, runGemm, splitReduce } from "./gemm.ts";
+import {
+  type GemmKernel,
+  type GemmShape,
+  type GemmTile,
+  planGemm,
+  runGemm,
+  splitReduce,
+} from "./gemm.ts";
 import { ints, type UniformData, type WebgpuBackend } from "./program.ts";
 
 /** Geometry shared by the three kernels; every conv shader declares all of it. */

@@ -173,15 +173,23 @@ export function gemmSource(kernel: GemmKernel, tile: GemmTile): string {
   for (const s of staged) emit(`    var ${s.reg} = vec4<f32>(0.0);`);
   emit(`    if (t < uniforms.tilesPerSplit) {`);
   for (const s of staged) {
-    emit(s.guard === "true" ? `      ${s.reg} = ${s.load};` : `      if (${s.guard}) { ${s.reg} = ${s.load}; }`);
+    emit(
+      s.guard === "true"
+        ? `      ${s.reg} = ${s.load};`
+        : `      if (${s.guard}) { ${s.reg} = ${s.load}; }`,
+    );
   }
   emit(`    }`);
   emit(`    if (t > 0) {`);
   const lane = ["x", "y", "z", "w"];
   for (let kk = 0; kk < BK; kk++) {
     emit(`      {`);
-    for (let g = 0; g < GM; g++) emit(`        let a${g} = tileA[${kk * (BM / 4) + g * wgy} + ty];`);
-    for (let h = 0; h < GN; h++) emit(`        let b${h} = tileB[${kk * (BN / 4) + h * wgx} + tx];`);
+    for (let g = 0; g < GM; g++) {
+      emit(`        let a${g} = tileA[${kk * (BM / 4) + g * wgy} + ty];`);
+    }
+    for (let h = 0; h < GN; h++) {
+      emit(`        let b${h} = tileB[${kk * (BN / 4) + h * wgx} + tx];`);
+    }
     for (let g = 0; g < GM; g++) {
       for (let i = 0; i < 4; i++) {
         for (let h = 0; h < GN; h++) {
@@ -210,7 +218,8 @@ export function gemmSource(kernel: GemmKernel, tile: GemmTile): string {
   for (let g = 0; g < GM; g++) {
     for (let i = 0; i < 4; i++) {
       for (let h = 0; h < GN; h++) {
-        const row = `rowBase + ${g * wgy * 4 + i} + ty * 4`, col = `colBase + ${h * wgx * 4} + tx * 4`;
+        const row = `rowBase + ${g * wgy * 4 + i} + ty * 4`,
+          col = `colBase + ${h * wgx * 4} + tx * 4`;
         emit(`  storeRow4(batch, split, ${row}, ${col}, acc${g * 4 + i}_${h});`);
       }
     }

@@ -54,7 +54,7 @@ const counts: Record<string, { ours: number; stock: number }> = {};
  */
 export function webgpuKernelCounts(reset = false): Record<string, { ours: number; stock: number }> {
   const copy = structuredClone(counts);
-  if (reset) for (const k of Object.keys(counts)) delete counts[k];
+  if (reset) { for (const k of Object.keys(counts)) delete counts[k]; }
   return copy;
 }
 

@@ -313,7 +313,9 @@ export async function main(argv: string[]): Promise<void> {
     maxSteps: args.maxSteps,
   });
   if (loop.step === 0) {
-    await saveGrid(run.path("real.png"), toTensor(data, [...Array(64).keys()]), GRID);
+    const real = toTensor(data, [...Array(64).keys()]);
+    await saveGrid(run.path("real.png"), real, GRID);
+    real.dispose();
   }
 
   const lossD = cfg.loss === "hinge" ? discriminatorHinge : discriminatorMinimax;
@@ -350,7 +352,9 @@ export async function main(argv: string[]): Promise<void> {
         }, dVars);
         optD.step(dVars, dVars.map((v) => d.grads[v.name]));
         const [sReal, sFake] = tf.split(scores!, 2);
-        return tf.stack([d.value, tf.mean(sReal), tf.mean(sFake)]);
+        const out = tf.stack([d.value, tf.mean(sReal), tf.mean(sFake)]);
+        scores!.dispose(); // tf.keep'd: the tidy does not free it
+        return out;
       });
     }
     const [dLoss, dx, dgz] = stats!.dataSync();

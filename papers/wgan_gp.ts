@@ -205,7 +205,9 @@ export async function main(argv: string[]): Promise<void> {
     maxSteps: args.maxSteps,
   });
   if (loop.step === 0) {
-    await saveGrid(run.path("real.png"), toTensor(data, [...Array(64).keys()]), GRID);
+    const real = toTensor(data, [...Array(64).keys()]);
+    await saveGrid(run.path("real.png"), real, GRID);
+    real.dispose();
   }
 
   const gVars = G.trainableVariables(), dVars = D.trainableVariables();
@@ -233,7 +235,9 @@ export async function main(argv: string[]): Promise<void> {
           return tf.add(criticWasserstein(dReal, dFake), tf.mul(gp, cfg.lambda)) as tf.Scalar;
         }, dVars);
         optD.step(dVars, dVars.map((v) => d.grads[v.name]));
-        return tf.stack([d.value, tf.mean(dReal!), tf.mean(dFake!), gp!]);
+        const out = tf.stack([d.value, tf.mean(dReal!), tf.mean(dFake!), gp!]);
+        for (const t of [dReal!, dFake!, gp!]) t.dispose(); // tf.keep'd: the tidy does not free them
+        return out;
       });
     }
     // Lines 10–11: one generator update on −D(G(z)).

@@ -14,7 +14,10 @@ import { r1Penalty } from "../lib/losses.ts";
 import { decodePng } from "../lib/image.ts";
 import { loadCheckpoint } from "../lib/checkpoint.ts";
 import {
+  blur121,
   drawNoise,
+  firDownsample2x,
+  firUpsample2x,
   main,
   MappingNetwork,
   modulatedConv,
@@ -88,6 +91,58 @@ Deno.test("demodulated outputs have unit std per output channel for unit-varianc
   }
 });
 
+/** 1-D [1,3,3,1] resampling as the reference's upfirdn2d defines it (zero outside the image). */
+function upFir1d(x: number[]): number[] {
+  const at = (i: number) => (i >= 0 && i < x.length ? x[i] : 0);
+  return x.flatMap((_, i) => [(at(i - 1) + 3 * at(i)) / 4, (3 * at(i) + at(i + 1)) / 4]);
+}
+function downFir1d(x: number[]): number[] {
+  const at = (i: number) => (i >= 0 && i < x.length ? x[i] : 0);
+  return Array.from(
+    { length: x.length / 2 },
+    (_, i) => (at(2 * i - 1) + 3 * at(2 * i) + 3 * at(2 * i + 1) + at(2 * i + 2)) / 8,
+  );
+}
+/** Applies a 1-D map along rows, then along columns, of every channel of an NHWC tensor. */
+function separable(x: tf.Tensor, f: (v: number[]) => number[]): number[] {
+  const [B, H, W, C] = x.shape;
+  const v = x.arraySync() as number[][][][];
+  const out: number[] = [];
+  for (let b = 0; b < B; b++) {
+    const perChannel: number[][][] = [];
+    for (let c = 0; c < C; c++) {
+      const rows = Array.from(
+        { length: H },
+        (_, i) => f(Array.from({ length: W }, (_, j) => v[b][i][j][c])),
+      );
+      const W2 = rows[0].length;
+      const cols = Array.from({ length: W2 }, (_, j) => f(rows.map((r) => r[j])));
+      perChannel.push(cols); // [W2][H2]
+    }
+    const H2 = perChannel[0][0].length, W2 = perChannel[0].length;
+    for (let i = 0; i < H2; i++) {
+      for (let j = 0; j < W2; j++) for (let c = 0; c < C; c++) out.push(perChannel[c][j][i]);
+    }
+  }
+  return out;
+}
+
+Deno.test("FIR resampling equals the reference's [1,3,3,1] upfirdn formulas, borders included", () => {
+  const x = new Rng(20, "fir").randn([2, 4, 6, 3]);
+  const up = firUpsample2x(x);
+  assert.deepEqual(up.shape, [2, 8, 12, 3]);
+  const upRef = separable(x, upFir1d);
+  Array.from(up.dataSync()).forEach((v, i) => assertClose(v, upRef[i], 1e-5, `up ${i}`));
+  const down = firDownsample2x(x);
+  assert.deepEqual(down.shape, [2, 2, 3, 3]);
+  const ref = separable(x, downFir1d);
+  Array.from(down.dataSync()).forEach((v, i) => assertClose(v, ref[i], 1e-5, `down ${i}`));
+  // The blur is self-adjoint, so its gradient is itself: <blur(x), y> = <x, blur(y)>.
+  const y = new Rng(21, "fir").randn([2, 4, 6, 3]);
+  const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(blur121(t), y)))(x);
+  assert.ok(maxAbsDiff(g, blur121(y)) < 1e-6);
+});
+
 /** The paper's formulation: each sample convolved with its own modulated, demodulated weights. */
 function perSampleModConv(
   x: tf.Tensor4D,
@@ -105,7 +160,7 @@ function perSampleModConv(
       wb = tf.div(wb, tf.sqrt(tf.add(tf.sum(tf.square(wb), [0, 1, 2], true), 1e-8)));
     }
     let xb = tf.slice(x, [b, 0, 0, 0], [1, h, w, cin]);
-    if (upsample) xb = tf.image.resizeNearestNeighbor(xb, [2 * h, 2 * w]);
+    if (upsample) xb = firUpsample2x(xb); // the resampling itself is tested on its own above
     out.push(tf.conv2d(xb, wb, 1, "same"));
   }
   return tf.concat(out, 0);

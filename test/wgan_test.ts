@@ -10,11 +10,14 @@ import { Rng } from "../lib/random.ts";
 import { decodePng } from "../lib/image.ts";
 import { loadCheckpoint } from "../lib/checkpoint.ts";
 import {
+  batchesBefore,
+  criticIterations,
   DcganCritic,
   DcganGenerator,
   LayerNorm,
   leakyReluTwiceDifferentiable,
   main,
+  PAPER_CONFIG,
   sampleForEval,
 } from "../papers/wgan.ts";
 
@@ -58,6 +61,28 @@ Deno.test("LeakyReLU via relu equals tf.leakyRelu; LayerNorm matches a hand comp
   const sd = Math.sqrt(3.5 + 1e-5);
   const expected = [2 * (1 - 3) / sd, (3 - 3) / sd + 0.5, 2 * (2 - 3) / sd, (6 - 3) / sd + 0.5];
   expected.forEach((e, i) => assert.ok(Math.abs(y[i] - e) < 1e-5, `y[${i}]`));
+});
+
+Deno.test("critic burn-in schedule: 100 iterations for g < 25 and g % 500 = 0, else n_critic", () => {
+  const on = PAPER_CONFIG, off = { ...PAPER_CONFIG, criticBurnIn: false };
+  assert.equal(on.criticBurnIn, true);
+  assert.deepEqual([0, 24, 25, 499, 500, 501, 1000].map((g) => criticIterations(on, g)), [
+    100,
+    100,
+    5,
+    5,
+    100,
+    5,
+    100,
+  ]);
+  assert.equal(criticIterations(off, 0), 5);
+  // The closed form against a running sum.
+  let sum = 0;
+  for (let g = 0; g <= 2600; g++) {
+    assert.equal(batchesBefore(on, g), sum, `g = ${g}`);
+    assert.equal(batchesBefore(off, g), 5 * g);
+    sum += criticIterations(on, g);
+  }
 });
 
 const tmp = await Deno.makeTempDir({ prefix: "wgan_test_" });
@@ -131,6 +156,26 @@ Deno.test("wgan sampleForEval: the run's generator, deterministic, in [−1, 1]"
   for (const v of a.images.dataSync()) assert.ok(v >= -1 && v <= 1);
 });
 
+Deno.test("wgan --critic-burn-in on: 100 critic batches per step, streaming across epochs", async () => {
+  const out = join(tmp, "burn-in");
+  await main([
+    "--quick",
+    "--critic-burn-in",
+    "on",
+    "--backend",
+    BACKEND,
+    "--out",
+    out,
+    "--max-steps",
+    "2",
+  ]);
+  const m = JSON.parse(await Deno.readTextFile(join(out, "manifest.json")));
+  assert.equal(m.config.criticBurnIn, true);
+  assert.equal(m.images, 2 * 100 * 16); // 200 batches of 16 from 320 images: 10 passes
+  const losses = await readJsonl(join(out, "losses.jsonl"));
+  for (const r of losses) assert.ok(Number.isFinite(r.W_estimate));
+});
+
 Deno.test("wgan --arch mlp (PyTorch-GAN wgan.py) trains on 28×28 MNIST", async () => {
   await main(["--quick", "--arch", "mlp", "--epochs", "1", "--backend", BACKEND, "--out", runC]);
   const m = JSON.parse(await Deno.readTextFile(join(runC, "manifest.json")));
@@ -140,4 +185,22 @@ Deno.test("wgan --arch mlp (PyTorch-GAN wgan.py) trains on 28×28 MNIST", async 
   assert.equal(img.width, 8 * 30 + 2);
   const { images } = await sampleForEval(runC, 3);
   assert.deepEqual(images.shape, [3, 28, 28, 1]);
+});
+
+Deno.test("wgan --dataset cifar10: the DCGAN nets take 3-channel 32×32 images", async () => {
+  // A CIFAR-10 binary batch of 400 random records (label byte + 3072 planar pixel bytes).
+  const dir = join(tmp, "cifar", "cifar-10-batches-bin");
+  await Deno.mkdir(dir, { recursive: true });
+  const rng = new Rng(3, "fake-cifar");
+  const bytes = new Uint8Array(400 * 3073);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = i % 3073 === 0 ? rng.int(10) : rng.int(256);
+  await Deno.writeFile(join(dir, "data_batch_1.bin"), bytes);
+  const out = join(tmp, "cifar-run");
+  const argv = ["--quick", "--dataset", "cifar10", "--data-dir", join(tmp, "cifar")];
+  await main([...argv, "--backend", BACKEND, "--out", out, "--max-steps", "1"]);
+  const { images } = await sampleForEval(out, 2);
+  assert.deepEqual(images.shape, [2, 32, 32, 3]);
+  // Colour images: the grid's red and green planes differ (a gray grid repeats one plane).
+  const real = decodePng(await Deno.readFile(join(out, "real.png")));
+  assert.ok(real.data.some((v, i) => i % 3 === 0 && v !== real.data[i + 1]));
 });

@@ -5,15 +5,20 @@
  *                     [--only kernels,steps] [--model dcgan28,dcgan64] [--profile]
  *
  * Prints one JSON object per line:
- * - `{kind:"kernel", backend, kernel, variant, shape, gflops, ms}` for Conv2D,
+ * - `{kind:"kernel", backend, kernel, variant, shape, gflops, ms, cpuMs}` for Conv2D,
  *   Conv2DBackpropInput, Conv2DBackpropFilter and MatMul on the DCGAN layer shapes; on wasm both
  *   the stock kernel and ours (plus the alternatives we rejected) where they exist;
- * - `{kind:"step", backend, model, batch, stepsPerSec, imgPerSec, gflopsEffective, msPerStep}`
- *   for a full D+G step (forward, backward and Adam update of both nets);
+ * - `{kind:"step", backend, threads, model, batch, stepsPerSec, imgPerSec, gflopsEffective,
+ *   msPerStep, cpuMsPerStep, ...}` for a full D+G step (forward, backward and Adam update of both
+ *   nets), built here from plain tfjs ops;
+ * - `{kind:"profile", ...}` (with `--profile`): milliseconds per kernel name over one step;
  * - `{kind:"speedup", model, ...}`: images/s of our wasm path over the stock cpu backend, from the
  *   same run.
  *
- * Times are the best of several repetitions (other processes share the CPU). FLOPs are analytic:
+ * Times are the best of several repetitions. Wall time (`ms`, and every rate) is what you get on
+ * this machine now; `cpuMs` is the process CPU time of the best run, which on a shared machine
+ * is the better estimate of the uncontended single-thread time (with threads it sums over
+ * threads); `loadAvg` is the 1-minute load average when a step was measured. FLOPs are analytic:
  * 2·MACs for a forward pass and 3× that for forward+backward.
  *
  * @module
@@ -44,6 +49,15 @@ interface ConvLayer {
 
 const emit = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 
+/** The 1-minute load average (Linux), to judge how contended a measurement was. */
+function loadAvg(): number | undefined {
+  try {
+    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  } catch {
+    return undefined;
+  }
+}
+
 function outShape(l: ConvLayer, batch: number): Shape4 {
   const [, h, w] = l.x;
   const k = l.filter[0], s = l.stride;
@@ -63,10 +77,10 @@ function convFlops(l: ConvLayer, batch: number): number {
   return 2 * batch * oh * ow * kh * kw * ci * co;
 }
 
-/** Best wall time and best process CPU time (ms) of `reps` runs of `f`, after one warm-up. CPU
- * time is what a run costs when the machine is shared (with threads it sums over threads). */
-function best(f: () => void, reps: number): { ms: number; cpuMs: number } {
-  f();
+/** Best wall time and best process CPU time (ms) of `reps` runs of `f`, after one warm-up run
+ * unless `warmUp` is false (the cpu backend: too slow to run anything twice). */
+function best(f: () => void, reps: number, warmUp = true): { ms: number; cpuMs: number } {
+  if (warmUp) f();
   let ms = Infinity, cpuMs = Infinity;
   for (let i = 0; i < reps; i++) {
     const c0 = process.cpuUsage();
@@ -126,7 +140,7 @@ function benchKernels(
         tf.engine().runKernel(name, inputs, { ...attrs, ...extra } as unknown as tf.NamedAttrMap),
       );
     const report = (kernel: string, variant: string, f: () => void) => {
-      const { ms, cpuMs } = best(f, reps);
+      const { ms, cpuMs } = best(f, reps, backend !== "cpu");
       emit({
         kind: "kernel",
         backend,
@@ -195,7 +209,11 @@ function benchMatMul(backend: string, model: string, shapes: number[][], reps: n
       const variants = backend === "wasm" && (ta || tb) ? ["stock", "fast"] : ["stock"];
       for (const v of variants) {
         if (backend === "wasm") useKernelVariant("BatchMatMul", v as "stock" | "fast");
-        const { ms, cpuMs } = best(() => tf.dispose(tf.matMul(a, b, ta, tb)), reps);
+        const { ms, cpuMs } = best(
+          () => tf.dispose(tf.matMul(a, b, ta, tb)),
+          reps,
+          backend !== "cpu",
+        );
         emit({
           kind: "kernel",
           backend,
@@ -424,13 +442,14 @@ function perImageFlops(spec: GanSpec): [number, number] {
 }
 
 /**
- * Times full D+G training steps; returns ms per step (best of `steps` after one warm-up). With
- * `profile`, also returns the time per kernel name of one more step.
+ * Times full D+G training steps; returns ms per step (best of `steps`, after one warm-up step if
+ * `warmUp`). With `profile`, also returns the time per kernel name of one more step.
  */
 async function benchStep(
   spec: GanSpec,
   batch: number,
   steps: number,
+  warmUp: boolean,
   profile = false,
 ): Promise<{ ms: number; cpuMs: number; kernels?: Record<string, number> }> {
   const rng = new Rng(3, "bench-step");
@@ -454,7 +473,7 @@ async function benchStep(
     optG.minimize(() => tf.mean(tf.softplus(tf.neg(D.apply(G.apply(z2))))), false, G.vars);
     tf.dispose([z1, z2]);
   };
-  const { ms, cpuMs } = best(step, steps);
+  const { ms, cpuMs } = best(step, steps, warmUp);
   let kernels: Record<string, number> | undefined;
   if (profile) {
     const info = await tf.profile(step);
@@ -530,7 +549,13 @@ async function main() {
       if (!parts.has("steps")) continue;
       const sBatch = backend === "cpu" ? (name === "dcgan64" ? 2 : 4) : batch;
       const steps = backend === "cpu" ? 1 : quick ? 2 : 5;
-      const { ms, cpuMs, kernels } = await benchStep(spec, sBatch, steps, values.profile);
+      const { ms, cpuMs, kernels } = await benchStep(
+        spec,
+        sBatch,
+        steps,
+        backend !== "cpu",
+        values.profile,
+      );
       const [fd, fg] = perImageFlops(spec);
       const flops = sBatch * (4 * fg + 9 * fd);
       (imgPerSec[name] ??= {})[backend] = (sBatch * 1000) / ms;
@@ -545,10 +570,12 @@ async function main() {
         gflopsEffective: flops / ms / 1e6,
         msPerStep: ms,
         cpuMsPerStep: cpuMs,
+        gflopsPerCpuSecond: flops / cpuMs / 1e6,
+        loadAvg: loadAvg(),
         flopModel: "per image 4·G_fwd + 9·D_fwd (D step: G fwd + D fwd+bwd on real and fake; " +
           "G step: G and D fwd+bwd), fwd = 2·MACs",
         timing: backend === "cpu"
-          ? "single step at a small batch (the cpu backend is too slow for more)"
+          ? "one step, no warm-up, at a small batch (the cpu backend is too slow for more)"
           : `best of ${steps} steps after one warm-up`,
         ...(name === "dcgan28" ? { mnistEpochMinutes: 60000 / ((sBatch * 1000) / ms) / 60 } : {}),
       });

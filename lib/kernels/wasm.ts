@@ -382,7 +382,7 @@ function inputGradByPhases(
   info: tf.backend_util.Conv2DInfo,
   depthwise: boolean,
 ): Info {
-  const [KH, KW, C, M] = filter.shape; // conv: C = Ci, M = Co; depthwise: channel multiplier M
+  const [, KW, C, M] = filter.shape; // conv: C = Ci, M = Co; depthwise: channel multiplier M
   const sh = info.strideHeight, sw = info.strideWidth;
   const dx = be.makeOutput(info.inShape, "float32");
   const scratch = new Scratch(be);

@@ -53,70 +53,83 @@ function convUniforms(c: tf.backend_util.Conv2DInfo, tapsH = 1, tapsW = 1, quotH
   );
 }
 
-/** Reads x at output pixel (b, oy, ox) shifted by filter tap (fy, fx); 0 in the padding. */
-const READ_X = `
-fn readX(b : i32, oy : i32, ox : i32, fy : i32, fx : i32, ci : i32) -> f32 {
-  let iy = oy * uniforms.strideH - uniforms.padT + fy * uniforms.dilH;
-  let ix = ox * uniforms.strideW - uniforms.padL + fx * uniforms.dilW;
-  if (iy < 0 || iy >= uniforms.inH || ix < 0 || ix >= uniforms.inW) { return 0.0; }
-  return x[((b * uniforms.inH + iy) * uniforms.inW + ix) * uniforms.inC + ci];
-}`;
+/**
+ * Pieces shared by Conv2D and its filter gradient, which read the same im2col matrix of x (one
+ * transposed): an output pixel, decomposed once per staged row (or k), and a filter tap,
+ * decomposed once per slab; `readX` combines them.
+ */
+const IM2COL = `
+struct Pixel { b : i32, iy : i32, ix : i32, ok : bool }
+struct Tap { dy : i32, dx : i32, ci : i32, ok : bool }
+/** Output pixel p = (b, oy, ox): batch and the input position of its filter's top-left tap. */
+fn pixelOf(p : i32, ok : bool) -> Pixel {
+  let hw = uniforms.outH * uniforms.outW;
+  let b = p / hw;
+  let oy = (p - b * hw) / uniforms.outW;
+  let ox = p - b * hw - oy * uniforms.outW;
+  return Pixel(b, oy * uniforms.strideH - uniforms.padT, ox * uniforms.strideW - uniforms.padL, ok);
+}
+/** Filter tap t = (fy, fx, ci): its offset from the top-left tap. */
+fn tapOf(t : i32, ok : bool) -> Tap {
+  let fwc = uniforms.fW * uniforms.inC;
+  let fy = t / fwc;
+  let fx = (t - fy * fwc) / uniforms.inC;
+  return Tap(fy * uniforms.dilH, fx * uniforms.dilW, t - fy * fwc - fx * uniforms.inC, ok);
+}
+/** x under tap t of pixel p; 0 in the padding and outside the matrix. */
+fn readX(p : Pixel, t : Tap) -> f32 {
+  let iy = p.iy + t.dy;
+  let ix = p.ix + t.dx;
+  if (!p.ok || !t.ok || iy < 0 || iy >= uniforms.inH || ix < 0 || ix >= uniforms.inW) {
+    return 0.0;
+  }
+  return x[((p.b * uniforms.inH + iy) * uniforms.inW + ix) * uniforms.inC + t.ci];
+}
+/** C is [M, N] row-major, and split s writes its partial sums to copy s. */
+fn storeC(batch : i32, split : i32, row : i32, col : i32, value : f32) {
+  result[(split * uniforms.dimM + row) * uniforms.dimN + col] = value;
+}
+fn setup(batch : i32) {}
+alias ColB = i32;
+alias KB = i32;
+fn colB(col : i32) -> i32 { return col; }
+fn kB(k : i32) -> i32 { return k; }`;
 
-/** Conv2D: row = (b, oy, ox), k = (fy, fx, ci), col = co. */
+/** Conv2D: row = output pixel (b, oy, ox), k = filter tap (fy, fx, ci), col = co. */
 const FORWARD: GemmKernel = {
   key: "conv2d",
   variableNames: ["x", "w"],
   aContiguous: "k",
   bContiguous: "col",
   uniforms: CONV_UNIFORMS,
-  code: `${READ_X}
-fn loadA(batch : i32, row : i32, k : i32) -> f32 {
-  if (row >= uniforms.dimM || k >= uniforms.dimK) { return 0.0; }
-  let hw = uniforms.outH * uniforms.outW;
-  let b = row / hw;
-  let oy = (row - b * hw) / uniforms.outW;
-  let ox = row - b * hw - oy * uniforms.outW;
-  let fwc = uniforms.fW * uniforms.inC;
-  let fy = k / fwc;
-  let fx = (k - fy * fwc) / uniforms.inC;
-  let ci = k - fy * fwc - fx * uniforms.inC;
-  return readX(b, oy, ox, fy, fx, ci);
-}
+  code: `${IM2COL}
+alias RowA = Pixel;
+alias KA = Tap;
+fn rowA(row : i32) -> Pixel { return pixelOf(row, row < uniforms.dimM); }
+fn kA(k : i32) -> Tap { return tapOf(k, k < uniforms.dimK); }
+fn loadA(batch : i32, p : Pixel, t : Tap) -> f32 { return readX(p, t); }
 fn loadB(batch : i32, k : i32, col : i32) -> f32 {
   if (k >= uniforms.dimK || col >= uniforms.dimN) { return 0.0; }
   return w[k * uniforms.dimN + col];
-}
-fn storeC(batch : i32, split : i32, row : i32, col : i32, value : f32) {
-  result[(split * uniforms.dimM + row) * uniforms.dimN + col] = value;
 }`,
 };
 
-/** Conv2DBackpropFilter: row = (fy, fx, ci), k = (b, oy, ox), col = co. */
+/** Conv2DBackpropFilter: row = filter tap (fy, fx, ci), k = output pixel (b, oy, ox), col = co. */
 const FILTER_GRAD: GemmKernel = {
   key: "conv2dDW",
   variableNames: ["x", "dy"],
   aContiguous: "row",
   bContiguous: "col",
   uniforms: CONV_UNIFORMS,
-  code: `${READ_X}
-fn loadA(batch : i32, row : i32, k : i32) -> f32 {
-  if (row >= uniforms.dimM || k >= uniforms.dimK) { return 0.0; }
-  let fwc = uniforms.fW * uniforms.inC;
-  let fy = row / fwc;
-  let fx = (row - fy * fwc) / uniforms.inC;
-  let ci = row - fy * fwc - fx * uniforms.inC;
-  let hw = uniforms.outH * uniforms.outW;
-  let b = k / hw;
-  let oy = (k - b * hw) / uniforms.outW;
-  let ox = k - b * hw - oy * uniforms.outW;
-  return readX(b, oy, ox, fy, fx, ci);
-}
+  code: `${IM2COL}
+alias RowA = Tap;
+alias KA = Pixel;
+fn rowA(row : i32) -> Tap { return tapOf(row, row < uniforms.dimM); }
+fn kA(k : i32) -> Pixel { return pixelOf(k, k < uniforms.dimK); }
+fn loadA(batch : i32, t : Tap, p : Pixel) -> f32 { return readX(p, t); }
 fn loadB(batch : i32, k : i32, col : i32) -> f32 {
   if (k >= uniforms.dimK || col >= uniforms.dimN) { return 0.0; }
   return dy[k * uniforms.dimN + col];
-}
-fn storeC(batch : i32, split : i32, row : i32, col : i32, value : f32) {
-  result[(split * uniforms.dimM + row) * uniforms.dimN + col] = value;
 }`,
 };
 
@@ -133,50 +146,61 @@ const INPUT_GRAD: GemmKernel = {
   bContiguous: "k",
   uniforms: CONV_UNIFORMS,
   code: `
-struct Phase { py : i32, px : i32, ry : i32, rx : i32 }
-fn phaseOf(batch : i32) -> Phase {
+struct Phase { py : i32, px : i32, ry : i32, rx : i32, cy : i32, cx : i32 }
+var<private> phase : Phase;
+fn setup(batch : i32) {
   let py = batch / uniforms.strideW;
   let px = batch - py * uniforms.strideW;
-  return Phase(py, px, (py + uniforms.padT) % uniforms.strideH,
-               (px + uniforms.padL) % uniforms.strideW);
+  let ry = (py + uniforms.padT) % uniforms.strideH;
+  let rx = (px + uniforms.padL) % uniforms.strideW;
+  phase = Phase(py, px, ry, rx, (py + uniforms.padT - ry) / uniforms.strideH,
+                (px + uniforms.padL - rx) / uniforms.strideW);
 }
-struct Tap { jy : i32, jx : i32, co : i32 }
+/** dx pixel of a row: batch, and the dy position that filter tap (ry, rx) meets. */
+struct RowA { b : i32, oy : i32, ox : i32, ok : bool }
+fn rowA(row : i32) -> RowA {
+  let qhw = uniforms.quotH * uniforms.quotW;
+  let b = row / qhw;
+  let yq = (row - b * qhw) / uniforms.quotW;
+  let xq = row - b * qhw - yq * uniforms.quotW;
+  return RowA(b, yq + phase.cy, xq + phase.cx, row < uniforms.dimM);
+}
+/** Tap k = (jy, jx, co) of this phase; fy, fx are its filter position. */
+struct Tap { jy : i32, jx : i32, co : i32, fy : i32, fx : i32, ok : bool }
 fn tapOf(k : i32) -> Tap {
   let tco = uniforms.tapsW * uniforms.outC;
   let jy = k / tco;
   let jx = (k - jy * tco) / uniforms.outC;
-  return Tap(jy, jx, k - jy * tco - jx * uniforms.outC);
+  let fy = phase.ry + jy * uniforms.strideH;
+  let fx = phase.rx + jx * uniforms.strideW;
+  return Tap(jy, jx, k - jy * tco - jx * uniforms.outC, fy, fx,
+             k < uniforms.dimK && fy < uniforms.fH && fx < uniforms.fW);
 }
-fn loadA(batch : i32, row : i32, k : i32) -> f32 {
-  if (row >= uniforms.dimM || k >= uniforms.dimK) { return 0.0; }
-  let p = phaseOf(batch);
-  let qhw = uniforms.quotH * uniforms.quotW;
-  let b = row / qhw;
-  let yq = (row - b * qhw) / uniforms.quotW;
-  let xq = row - b * qhw - yq * uniforms.quotW;
-  let t = tapOf(k);
-  let oy = yq + (p.py + uniforms.padT - p.ry) / uniforms.strideH - t.jy;
-  let ox = xq + (p.px + uniforms.padL - p.rx) / uniforms.strideW - t.jx;
-  if (oy < 0 || oy >= uniforms.outH || ox < 0 || ox >= uniforms.outW) { return 0.0; }
-  return dy[((b * uniforms.outH + oy) * uniforms.outW + ox) * uniforms.outC + t.co];
+alias KA = Tap;
+alias KB = Tap;
+alias ColB = i32;
+fn kA(k : i32) -> Tap { return tapOf(k); }
+fn kB(k : i32) -> Tap { return tapOf(k); }
+fn colB(col : i32) -> i32 { return col; }
+fn loadA(batch : i32, r : RowA, t : Tap) -> f32 {
+  let oy = r.oy - t.jy;
+  let ox = r.ox - t.jx;
+  if (!r.ok || !t.ok || oy < 0 || oy >= uniforms.outH || ox < 0 || ox >= uniforms.outW) {
+    return 0.0;
+  }
+  return dy[((r.b * uniforms.outH + oy) * uniforms.outW + ox) * uniforms.outC + t.co];
 }
-fn loadB(batch : i32, k : i32, col : i32) -> f32 {
-  if (k >= uniforms.dimK || col >= uniforms.dimN) { return 0.0; }
-  let p = phaseOf(batch);
-  let t = tapOf(k);
-  let fy = p.ry + t.jy * uniforms.strideH;
-  let fx = p.rx + t.jx * uniforms.strideW;
-  if (fy >= uniforms.fH || fx >= uniforms.fW) { return 0.0; }
-  return w[((fy * uniforms.fW + fx) * uniforms.inC + col) * uniforms.outC + t.co];
+fn loadB(batch : i32, t : Tap, col : i32) -> f32 {
+  if (!t.ok || col >= uniforms.dimN) { return 0.0; }
+  return w[((t.fy * uniforms.fW + t.fx) * uniforms.inC + col) * uniforms.outC + t.co];
 }
 fn storeC(batch : i32, split : i32, row : i32, col : i32, value : f32) {
-  let p = phaseOf(batch);
   let qhw = uniforms.quotH * uniforms.quotW;
   let b = row / qhw;
   let yq = (row - b * qhw) / uniforms.quotW;
   let xq = row - b * qhw - yq * uniforms.quotW;
-  let y = yq * uniforms.strideH + p.py;
-  let x = xq * uniforms.strideW + p.px;
+  let y = yq * uniforms.strideH + phase.py;
+  let x = xq * uniforms.strideW + phase.px;
   if (y < uniforms.inH && x < uniforms.inW) {
     let pixel = (b * uniforms.inH + y) * uniforms.inW + x;
     result[split * uniforms.dxSize + pixel * uniforms.inC + col] = value;

@@ -45,13 +45,19 @@ export interface GemmTile {
 }
 
 /**
- * The kernel-specific half of a GEMM shader.
+ * The kernel-specific half of a GEMM shader: how to read A and B and where C goes.
  *
- * `code` must define
- * - `fn loadA(batch : i32, row : i32, k : i32) -> f32` (0 outside the matrix),
- * - `fn loadB(batch : i32, k : i32, col : i32) -> f32` (0 outside the matrix),
- * - `fn storeC(batch : i32, split : i32, row : i32, col : i32, value : f32)` (called only for
- *   row < dimM, col < dimN),
+ * Element reads are split so that index arithmetic (integer divisions, in implicit GEMMs) is done
+ * once per row, column or k rather than per element: a thread's staged rows and columns are fixed
+ * for the whole k loop, and each staged vec4 shares one k. `code` must define the types `RowA`,
+ * `KA`, `ColB`, `KB` (structs, or `alias X = i32;`) and
+ * - `fn setup(batch : i32)`, run once per thread first (e.g. to fill `var<private>` state),
+ * - `fn rowA(row : i32) -> RowA` and `fn kA(k : i32) -> KA`,
+ * - `fn loadA(batch : i32, r : RowA, k : KA) -> f32`, 0 outside A (row >= dimM or k >= dimK),
+ * - `fn colB(col : i32) -> ColB` and `fn kB(k : i32) -> KB`,
+ * - `fn loadB(batch : i32, k : KB, c : ColB) -> f32`, 0 outside B,
+ * - `fn storeC(batch : i32, split : i32, row : i32, col : i32, value : f32)`, called only for
+ *   row < dimM, col < dimN,
  * and may use the generic uniforms `dimM, dimN, dimK, splits, kChunk, tilesPerSplit` plus its own
  * `uniforms` fields.
  */
@@ -149,14 +155,17 @@ export function gemmSource(kernel: GemmKernel, tile: GemmTile): string {
     emit(`  let bCol${i} = colBase + 4 * (${s.quad});`);
     emit(`  let bK${i} = ${s.k};`);
   });
-  const loadA = (i: number, k0: string) =>
-    `vec4<f32>(${
-      [0, 1, 2, 3].map((j) => `loadA(batch, aRow${i} + ${j}, ${k0} + aK${i})`).join(", ")
-    })`;
-  const loadB = (i: number, k0: string) =>
-    `vec4<f32>(${
-      [0, 1, 2, 3].map((j) => `loadB(batch, ${k0} + bK${i}, bCol${i} + ${j})`).join(", ")
-    })`;
+  emit(`  setup(batch);`);
+  aSlots.forEach((_, i) => {
+    for (let j = 0; j < 4; j++) emit(`  let aR${i}_${j} = rowA(aRow${i} + ${j});`);
+  });
+  bSlots.forEach((_, i) => {
+    for (let j = 0; j < 4; j++) emit(`  let bC${i}_${j} = colB(bCol${i} + ${j});`);
+  });
+  const loadA = (i: number) =>
+    `vec4<f32>(${[0, 1, 2, 3].map((j) => `loadA(batch, aR${i}_${j}, ak)`).join(", ")})`;
+  const loadB = (i: number) =>
+    `vec4<f32>(${[0, 1, 2, 3].map((j) => `loadB(batch, bk, bC${i}_${j})`).join(", ")})`;
   for (let r = 0; r < tile.tm; r++) {
     for (let h = 0; h < GN; h++) emit(`  var acc${r}_${h} = vec4<f32>(0.0);`);
   }
@@ -167,17 +176,16 @@ export function gemmSource(kernel: GemmKernel, tile: GemmTile): string {
   emit(`  for (var t = 0; t <= uniforms.tilesPerSplit; t = t + 1) {`);
   emit(`    let k0 = kBegin + t * ${BK};`);
   const staged = [
-    ...aSlots.map((s, i) => ({ ...s, load: loadA(i, "k0") })),
-    ...bSlots.map((s, i) => ({ ...s, load: loadB(i, "k0") })),
+    ...aSlots.map((s, i) => ({ ...s, k: `let ak = kA(k0 + aK${i});`, load: loadA(i) })),
+    ...bSlots.map((s, i) => ({ ...s, k: `let bk = kB(k0 + bK${i});`, load: loadB(i) })),
   ];
   for (const s of staged) emit(`    var ${s.reg} = vec4<f32>(0.0);`);
   emit(`    if (t < uniforms.tilesPerSplit) {`);
   for (const s of staged) {
-    emit(
-      s.guard === "true"
-        ? `      ${s.reg} = ${s.load};`
-        : `      if (${s.guard}) { ${s.reg} = ${s.load}; }`,
-    );
+    emit(s.guard === "true" ? `      {` : `      if (${s.guard}) {`);
+    emit(`        ${s.k}`);
+    emit(`        ${s.reg} = ${s.load};`);
+    emit(`      }`);
   }
   emit(`    }`);
   emit(`    if (t > 0) {`);

@@ -20,6 +20,15 @@ function matmulKernel(transposeA: boolean, transposeB: boolean): GemmKernel {
     bContiguous: transposeB ? "k" : "col",
     uniforms: "aBatchStride : i32, bBatchStride : i32, batches : i32,",
     code: `
+alias RowA = i32;
+alias KA = i32;
+alias ColB = i32;
+alias KB = i32;
+fn setup(batch : i32) {}
+fn rowA(row : i32) -> i32 { return row; }
+fn kA(k : i32) -> i32 { return k; }
+fn colB(col : i32) -> i32 { return col; }
+fn kB(k : i32) -> i32 { return k; }
 fn loadA(batch : i32, row : i32, k : i32) -> f32 {
   if (row >= uniforms.dimM || k >= uniforms.dimK) { return 0.0; }
   return A[batch * uniforms.aBatchStride + ${aIndex}];

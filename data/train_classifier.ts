@@ -45,15 +45,21 @@ import { meanCov } from "../lib/metrics.ts";
 
 /** Options of {@link trainClassifier}; the defaults are what the committed weights used. */
 export interface TrainClassifierOptions {
+  /** Dataset to train on. */
   name: ClassifierName;
   /** Output folder; default `data/classifiers/<name>`. */
   outDir?: string;
+  /** Epochs (default {@link DEFAULTS}; the last `decayEpochs` run at lr × 0.1). */
   epochs?: number;
+  /** Minibatch size. */
   batchSize?: number;
+  /** Adam learning rate. */
   lr?: number;
+  /** Seed of initialization, dropout masks and data order. */
   seed?: number;
-  /** Use only the first `limit` training / test images (tests). */
+  /** Use only the first `limit` training images (tests). */
   limit?: number;
+  /** Use only the first `testLimit` test images (tests). */
   testLimit?: number;
   /** Directory of the dataset's IDX files (default: the loader's). */
   dataDir?: string;

@@ -41,8 +41,11 @@ export const DROPOUT = 0.2;
 
 /** The network: fc1 (784→512), fc2 (512→128, the features), fc3 (128→10). */
 export class ClassifierNet extends Module {
+  /** 784 → 512. */
   readonly fc1: Linear;
+  /** 512 → 128: its ReLU output is the feature vector. */
   readonly fc2: Linear;
+  /** 128 → 10 class logits. */
   readonly fc3: Linear;
 
   /** PyTorch-default initialization drawn from `rng`. */
@@ -78,20 +81,31 @@ export interface RealStats {
 
 /** Training facts saved with the weights (also written to `info.json`). */
 export interface ClassifierInfo {
+  /** The dataset trained on. */
   dataset: ClassifierName;
+  /** {@link ARCH} at training time. */
   arch: string;
+  /** Accuracy on the dataset's test split (0..1). */
   testAccuracy: number;
+  /** Training epochs over the train split. */
   epochs: number;
+  /** Minibatch size. */
   batchSize: number;
+  /** Adam learning rate before the final decay. */
   lr: number;
+  /** Seed of initialization, dropout and data order. */
   seed: number;
+  /** tfjs backend used for training. */
   backend: string;
+  /** tfjs version. */
   tfjs: string;
+  /** ISO time of training. */
   date: string;
   /** sha256 of the train and test IDX files as read by the data loader. */
   datasetChecksum: { train: string; test: string };
   /** What `real_stats` was computed on, e.g. { split: "test", n: 10000 }. */
   realStats: { split: string; n: number };
+  /** Further facts (schedule, dropout, timings). */
   [key: string]: unknown;
 }
 

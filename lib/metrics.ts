@@ -205,7 +205,9 @@ export function meanCov(features: Vec, n: number, d: number): MeanCov {
 
 /** A score's mean and standard deviation over splits. */
 export interface MeanStd {
+  /** Mean over splits. */
   mean: number;
+  /** Population standard deviation over splits. */
   std: number;
 }
 

@@ -262,7 +262,13 @@ Deno.test("matMul with transposes (dense-layer gradients) matches cpu", async ()
     at = rng.randn([7, 5]);
   const a3 = rng.randn([2, 5, 7]), b3t = rng.randn([2, 3, 7]);
   const dy = rng.randn([5, 3]);
+  // Shapes where computing Cᵀ = op(B)ᵀ·op(A)ᵀ copies fewer elements (the swapped path).
+  const wide = rng.randn([40, 30]), thin = rng.randn([2, 30]), thinT = rng.randn([30, 2]);
+  const thin3 = rng.randn([3, 2, 30]), tall = rng.randn([30, 40]);
   await compare("matMul", () => [
+    tf.matMul(thin, wide, false, true),
+    tf.matMul(tall, thinT, true, false),
+    tf.matMul(thin3, wide, false, true),
     tf.matMul(a, b),
     tf.matMul(at, b, true, false),
     tf.matMul(a, bt, false, true),
@@ -270,7 +276,7 @@ Deno.test("matMul with transposes (dense-layer gradients) matches cpu", async ()
     tf.matMul(a3, b3t, false, true),
     ...tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.matMul(p, q), dy)))([a, b]),
   ]);
-  tf.dispose([a, b, bt, at, a3, b3t, dy]);
+  tf.dispose([a, b, bt, at, a3, b3t, dy, wide, thin, thinT, thin3, tall]);
 });
 
 Deno.test("sum and mean over leading and middle axes (batch-norm moments) match cpu", async () => {

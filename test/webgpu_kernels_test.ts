@@ -121,10 +121,10 @@ Deno.test("BatchMatMul matches cpu for every transpose and tile shape", gpuTest,
     }
     // A single row and a single column.
     setTileOverride(null);
-    await compare("matmul 1x5x9", [randn(rng, [1, 5]), randn(rng, [5, 9])], (a, b) => [
+    await compare("matmul 1x5x300", [randn(rng, [1, 5]), randn(rng, [5, 300])], (a, b) => [
       tf.matMul(a, b),
     ]);
-    await compare("matmul 9x5x1", [randn(rng, [9, 5]), randn(rng, [5, 1])], (a, b) => [
+    await compare("matmul 300x5x1", [randn(rng, [300, 5]), randn(rng, [5, 1])], (a, b) => [
       tf.matMul(a, b),
     ]);
   } finally {
@@ -137,15 +137,15 @@ Deno.test("BatchMatMul batching, broadcasting and split-K", gpuTest, async () =>
   const rng = new Rng(2, "webgpu-matmul-batch");
   webgpuKernelCounts(true);
   const cases: [number[], number[], boolean, boolean][] = [
-    [[3, 5, 7], [7, 4], false, false], // rank 3 × rank 2: b shared by every batch
-    [[1, 9, 6], [3, 2, 9], true, true], // a broadcast over b's batch
+    [[3, 9, 7], [7, 8], false, false], // rank 3 × rank 2: b shared by every batch
+    [[1, 9, 6], [3, 8, 9], true, true], // a broadcast over b's batch
     [[2, 3, 4, 5], [2, 3, 5, 6], false, false], // rank 4
-    [[1, 2, 3000], [1, 3000, 7], false, false], // long K: split into partial sums
-    [[8, 2500], [5, 2500], false, true],
+    [[1, 20, 3000], [1, 3000, 7], false, false], // long K: split into partial sums
+    [[30, 2500], [5, 2500], false, true],
   ];
   // The long-K products must really take the split path.
-  assert.ok(planGemm(2, 7, 3000, 1, true)!.splits > 1);
-  assert.ok(planGemm(8, 5, 2500, 1, true)!.splits > 1);
+  assert.ok(planGemm(20, 7, 3000, 1, true)!.splits > 1);
+  assert.ok(planGemm(30, 5, 2500, 1, true)!.splits > 1);
   for (const [sa, sb, ta, tb] of cases) {
     const what = `matmul ${sa} x ${sb}`;
     await compare(what, [randn(rng, sa), randn(rng, sb)], (a, b) => [tf.matMul(a, b, ta, tb)]);
@@ -153,9 +153,13 @@ Deno.test("BatchMatMul batching, broadcasting and split-K", gpuTest, async () =>
   assert.deepEqual(webgpuKernelCounts(true).BatchMatMul, { ours: cases.length, stock: 0 });
 });
 
-Deno.test("unsupported layouts fall back to the stock kernel", gpuTest, async () => {
+Deno.test("tiny products and NCHW fall back to the stock kernels", gpuTest, async () => {
   const rng = new Rng(6, "webgpu-fallback");
   webgpuKernelCounts(true);
+  await compare("matmul 8x50x16", [randn(rng, [8, 50]), randn(rng, [50, 16])], (a, b) => [
+    tf.matMul(a, b),
+  ]);
+  assert.deepEqual(webgpuKernelCounts().BatchMatMul, { ours: 0, stock: 1 });
   const x = randn(rng, [2, 3, 6, 5]), w = randn(rng, [3, 3, 3, 4]);
   await compare("NCHW conv2d", [x, w], (x, w) => [
     tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, "same", "NCHW"),
@@ -200,17 +204,19 @@ Deno.test("Conv2D and its gradients match cpu", gpuTest, async () => {
   const rng = new Rng(3, "webgpu-conv");
   webgpuKernelCounts(true);
   const cases: ConvCase[] = [
-    { b: 1, h: 7, w: 5, ci: 3, co: 5, k: 3, s: 1, pad: "same" },
+    // Every output has more than 128 elements (smaller ones go to the stock kernels).
+    { b: 1, h: 9, w: 5, ci: 3, co: 5, k: 3, s: 1, pad: "same" },
     { b: 3, h: 8, w: 8, ci: 4, co: 6, k: 4, s: 2, pad: 1 }, // DCGAN's k4 s2 p1
-    { b: 1, h: 9, w: 7, ci: 5, co: 3, k: 3, s: 2, pad: "valid" },
+    { b: 1, h: 9, w: 7, ci: 5, co: 12, k: 3, s: 2, pad: "valid" },
     { b: 3, h: 9, w: 9, ci: 2, co: 7, k: 4, s: 2, pad: "same" },
     { b: 1, h: 6, w: 11, ci: 3, co: 9, k: 3, s: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
-    { b: 3, h: 4, w: 4, ci: 8, co: 1, k: 4, s: 1, pad: "valid" }, // DCGAN's last D layer
-    { b: 1, h: 1, w: 1, ci: 6, co: 8, k: 4, s: 1, pad: 3 }, // DCGAN's first G layer (as a conv)
-    { b: 3, h: 5, w: 6, ci: 2, co: 3, k: 1, s: 2, pad: "same" }, // filter smaller than stride
+    // 4×4 → 1×1, as DCGAN's D head and (transposed) G's first layer.
+    { b: 13, h: 4, w: 4, ci: 6, co: 10, k: 4, s: 1, pad: "valid" },
+    { b: 8, h: 2, w: 3, ci: 6, co: 8, k: 4, s: 1, pad: 3 }, // more padding than input
+    { b: 3, h: 5, w: 6, ci: 6, co: 24, k: 1, s: 2, pad: "same" }, // filter smaller than stride
     { b: 1, h: 10, w: 9, ci: 3, co: 4, k: 3, s: 1, pad: "same", dilation: 2 },
     { b: 1, h: 6, w: 7, ci: 20, co: 24, k: 3, s: 2, pad: 1 }, // wide enough for 64×64 tiles
-    { b: 3, h: 7, w: 5, ci: 1, co: 20, k: 3, s: 1, pad: "same" }, // 9-row filter gradient
+    { b: 4, h: 7, w: 5, ci: 1, co: 20, k: 3, s: 1, pad: "same" }, // 9-row filter gradient
   ];
   for (const c of cases) await checkConv(c, rng, "conv");
   const counts = webgpuKernelCounts();
@@ -222,6 +228,7 @@ Deno.test("Conv2D and its gradients match cpu", gpuTest, async () => {
 
 Deno.test("conv kernels on the largest tile and with split-K", gpuTest, async () => {
   const rng = new Rng(4, "webgpu-conv-tiles");
+  webgpuKernelCounts(true);
   try {
     // The 128×128 tile (these small shapes get narrow or 64×64 ones).
     setTileOverride(TILES[0]);
@@ -232,12 +239,13 @@ Deno.test("conv kernels on the largest tile and with split-K", gpuTest, async ()
   // Long reductions: the filter gradient over b·oh·ow = 4800 positions, the input gradient over
   // 3·3·512 taps.
   const big: ConvCase[] = [
-    { b: 3, h: 40, w: 40, ci: 2, co: 3, k: 3, s: 1, pad: "same" },
-    { b: 1, h: 3, w: 3, ci: 2, co: 512, k: 3, s: 1, pad: "same" },
+    { b: 3, h: 40, w: 40, ci: 2, co: 8, k: 3, s: 1, pad: "same" },
+    { b: 1, h: 3, w: 3, ci: 16, co: 512, k: 3, s: 1, pad: "same" },
   ];
-  assert.ok(planGemm(3 * 3 * 2, 3, 3 * 40 * 40, 1, true)!.splits > 1);
-  assert.ok(planGemm(3 * 3, 2, 3 * 3 * 512, 1, true)!.splits > 1);
+  assert.ok(planGemm(3 * 3 * 2, 8, 3 * 40 * 40, 1, true)!.splits > 1);
+  assert.ok(planGemm(3 * 3, 16, 3 * 3 * 512, 1, true)!.splits > 1);
   for (const c of big) await checkConv(c, rng, "split-K");
+  for (const [k, c] of Object.entries(webgpuKernelCounts())) assert.equal(c.stock, 0, k);
 });
 
 Deno.test("fusedAdamStep follows torch.optim.Adam", gpuTest, async () => {

@@ -66,15 +66,8 @@ Deno.test("LeakyReLU via relu equals tf.leakyRelu; LayerNorm matches a hand comp
 Deno.test("critic burn-in schedule: 100 iterations for g < 25 and g % 500 = 0, else n_critic", () => {
   const on = PAPER_CONFIG, off = { ...PAPER_CONFIG, criticBurnIn: false };
   assert.equal(on.criticBurnIn, true);
-  assert.deepEqual([0, 24, 25, 499, 500, 501, 1000].map((g) => criticIterations(on, g)), [
-    100,
-    100,
-    5,
-    5,
-    100,
-    5,
-    100,
-  ]);
+  const gs = [0, 24, 25, 499, 500, 501, 1000];
+  assert.deepEqual(gs.map((g) => criticIterations(on, g)), [100, 100, 5, 5, 100, 5, 100]);
   assert.equal(criticIterations(off, 0), 5);
   // The closed form against a running sum.
   let sum = 0;

@@ -18,8 +18,7 @@
  * Times are the best of several repetitions. Wall time (`ms`, and every rate) is what you get on
  * this machine now; `cpuMs` is the process CPU time of the best run, which on a shared machine
  * is the better estimate of the uncontended single-thread time (with threads it sums over
- * threads); `loadAvg` is the 1-minute load average when a step was measured. FLOPs are analytic:
- * 2·MACs for a forward pass and 3× that for forward+backward.
+ * threads). FLOPs are analytic: 2·MACs for a forward pass and 3× that for forward+backward.
  *
  * @module
  */
@@ -48,15 +47,6 @@ interface ConvLayer {
 }
 
 const emit = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
-
-/** The 1-minute load average (Linux), to judge how contended a measurement was. */
-function loadAvg(): number | undefined {
-  try {
-    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
-  } catch {
-    return undefined;
-  }
-}
 
 function outShape(l: ConvLayer, batch: number): Shape4 {
   const [, h, w] = l.x;
@@ -571,7 +561,6 @@ async function main() {
         msPerStep: ms,
         cpuMsPerStep: cpuMs,
         gflopsPerCpuSecond: flops / cpuMs / 1e6,
-        loadAvg: loadAvg(),
         flopModel: "per image 4·G_fwd + 9·D_fwd (D step: G fwd + D fwd+bwd on real and fake; " +
           "G step: G and D fwd+bwd), fwd = 2·MACs",
         timing: backend === "cpu"

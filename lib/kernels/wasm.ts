@@ -574,31 +574,61 @@ function unsortedSegmentSum({ inputs, attrs, backend }: Args): Info {
 
 // ---------------------------------------------------------------------------------------------
 // BatchMatMul: stock wasm is fast only without transpose flags, so transpose operands first.
+// Either transpose the flagged operands (C = op(A)·op(B)), or compute Cᵀ = op(B)ᵀ·op(A)ᵀ — where
+// the flagged operands need no copy — and transpose C back; copy whichever is fewer elements.
+// (dA = dY·Bᵀ of a [64,1024]·[1024,784] layer: 0.8M elements directly vs 0.1M swapped.)
 
 function batchMatMul({ inputs, attrs, backend }: Args): Info {
   const be = backend as BackendWasm;
-  let { a, b } = inputs;
+  const { a, b } = inputs;
   const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
   if ((!transposeA && !transposeB) || a.dtype !== "float32" || b.dtype !== "float32") {
     return call(be, "BatchMatMul", inputs, attrs);
   }
   const scratch = new Scratch(be);
+  const copy = (t: Info, dst: Info) => {
+    const r = t.shape.length;
+    const rows = t.shape[r - 2], cols = t.shape[r - 1];
+    const batch = tf.util.sizeFromShape(t.shape.slice(0, -2));
+    const heap = heapF32(be);
+    const s0 = at(be, t), d0 = at(be, dst);
+    for (let i = 0; i < batch; i++) {
+      transpose2d(heap, s0 + i * rows * cols, d0 + i * rows * cols, rows, cols);
+    }
+  };
+  const swapped = (t: Info) => [...t.shape.slice(0, -2), t.shape.at(-1)!, t.shape.at(-2)!];
+  const flip = (t: Info): Info => {
+    const tT = scratch.alloc(swapped(t));
+    copy(t, tT);
+    return tT;
+  };
   try {
-    const flip = (t: Info): Info => {
-      const r = t.shape.length;
-      const rows = t.shape[r - 2], cols = t.shape[r - 1];
-      const batch = tf.util.sizeFromShape(t.shape.slice(0, -2));
-      const tT = scratch.alloc([...t.shape.slice(0, -2), cols, rows]);
-      const heap = heapF32(be);
-      const s0 = at(be, t), d0 = at(be, tT);
-      for (let i = 0; i < batch; i++) {
-        transpose2d(heap, s0 + i * rows * cols, d0 + i * rows * cols, rows, cols);
-      }
-      return tT;
-    };
-    if (transposeA) a = flip(a);
-    if (transposeB) b = flip(b);
-    return call(be, "BatchMatMul", { a, b }, { transposeA: false, transposeB: false });
+    const size = (t: Info) => tf.util.sizeFromShape(t.shape);
+    const m = transposeA ? a.shape.at(-1)! : a.shape.at(-2)!;
+    const n = transposeB ? b.shape.at(-2)! : b.shape.at(-1)!;
+    const batch = Math.max(
+      size(a) / (a.shape.at(-1)! * a.shape.at(-2)!),
+      size(b) / (b.shape.at(-1)! * b.shape.at(-2)!),
+    );
+    const direct = (transposeA ? size(a) : 0) + (transposeB ? size(b) : 0);
+    const viaSwap = (transposeA ? 0 : size(a)) + (transposeB ? 0 : size(b)) + batch * m * n;
+    if (direct <= viaSwap) {
+      return call(be, "BatchMatMul", {
+        a: transposeA ? flip(a) : a,
+        b: transposeB ? flip(b) : b,
+      }, { transposeA: false, transposeB: false });
+    }
+    const ct = call(be, "BatchMatMul", {
+      a: transposeB ? b : flip(b),
+      b: transposeA ? a : flip(a),
+    }, { transposeA: false, transposeB: false });
+    try {
+      const out = be.makeOutput(swapped(ct), "float32");
+      copy(ct, out);
+      return out;
+    } finally {
+      be.disposeData(ct.dataId);
+    }
   } finally {
     scratch.dispose();
   }

@@ -3,8 +3,8 @@
  * im2col matrix is never stored, the loaders compute which input element each (row, k) stands for.
  *
  * - Conv2D: C[M = B·OH·OW, N = CO] = im2col(x)[M, K = FH·FW·CI] · W[K, N]; C is NHWC as laid out.
- * - Conv2DBackpropFilter: dW[M = FH·FW·CI, N = CO] = im2col(x)ᵀ[M, K = B·OH·OW] · dy[K, N], with a
- *   K split (K is large, the output small).
+ * - Conv2DBackpropFilter: dW[M = FH·FW·CI, N = CO] = im2col(x)ᵀ[M, K = B·OH·OW] · dy[K, N]; its
+ *   output is small and K long, the case the K split of `gemm.ts` is for.
  * - Conv2DBackpropInput, by output phase: with stride s, input row y = yq·s + py only receives
  *   filter rows fy ≡ (py + padTop) mod s, so each of the s_h·s_w phases is a dense GEMM over
  *   ⌈FH/s⌉·⌈FW/s⌉·CO taps instead of a GEMM over all FH·FW·CO taps of which most hit the zeros a
@@ -266,7 +266,7 @@ export function conv2d(
   return gemmWithSplits(backend, FORWARD, p.tile, p, [x, filter], c.outShape, convUniforms(c));
 }
 
-/** Conv2DBackpropFilter (NHWC) as an implicit GEMM with a K split; null when unsupported. */
+/** Conv2DBackpropFilter (NHWC) as an implicit GEMM; null when unsupported. */
 export function conv2dBackpropFilter(
   backend: WebgpuBackend,
   x: tf.TensorInfo,

@@ -252,6 +252,13 @@ const MIN_SLABS_TO_SPLIT = 256;
 /** Each split gets at least this many slabs. */
 const MIN_SLABS_PER_SPLIT = 32;
 
+/**
+ * Products with at most this many outputs are left to the stock kernels, which give each output a
+ * workgroup of its own that reduces over K (tfjs's MatMulReduceProgram) in one dispatch; a tile
+ * here would be mostly empty and a long K would need a second, reduction dispatch.
+ */
+const TINY_OUTPUT = 128;
+
 /** The square tiles, largest first, then the narrow ones (256×16 and 16×256). */
 export const TILES: readonly GemmTile[] = [
   { tm: 8, tn: 8, wgx: 16 },
@@ -287,7 +294,7 @@ function candidateTiles(M: number, N: number): GemmTile[] {
  * largest tile that leaves no 128-wide side half empty is preferred, and a long K is split to reach
  * the workgroup target; only when that cannot reach it do smaller tiles get a turn, and failing
  * that the plan with the most workgroups wins. `allowSplit` false gives `splits` 1. Returns null
- * when the launch exceeds the dispatch limits.
+ * for tiny products (see {@link TINY_OUTPUT}) and when the launch exceeds the dispatch limits.
  */
 export function planGemm(
   M: number,
@@ -296,6 +303,7 @@ export function planGemm(
   batches: number,
   allowSplit: boolean,
 ): GemmShape & { tile: GemmTile } | null {
+  if (M * N * batches <= TINY_OUTPUT) return null;
   let best: (GemmShape & { tile: GemmTile; workgroups: number }) | null = null;
   for (const tile of candidateTiles(M, N)) {
     const { BM, BN, BK } = tileDims(tile);

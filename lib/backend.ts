@@ -66,9 +66,12 @@ async function webgpuAdapter(): Promise<GPUAdapter | null> {
   }
 }
 
-async function useWebgpu(): Promise<void> {
-  await import("@tensorflow/tfjs-backend-webgpu");
+/** Starts tfjs-webgpu with our WGSL kernels (lib/kernels/webgpu) over its slow ones. */
+async function useWebgpu(): Promise<string[]> {
+  const { registerWebgpuKernels } = await import("./kernels/webgpu/mod.ts");
+  const kernels = registerWebgpuKernels();
   if (!(await tf.setBackend("webgpu"))) throw new UserError("the webgpu backend failed to start");
+  return kernels;
 }
 
 /**
@@ -77,12 +80,12 @@ async function useWebgpu(): Promise<void> {
  */
 export async function selectBackend(name: BackendName = "auto"): Promise<BackendChoice> {
   const kernels = registerFastKernels();
-  const choose = (n: BackendChoice["name"], reason: string, device = ""): BackendChoice => ({
-    name: n,
-    reason,
-    device,
-    kernels: n === "wasm" ? kernels : [],
-  });
+  const choose = (
+    n: BackendChoice["name"],
+    reason: string,
+    device = "",
+    ours: string[] = n === "wasm" ? kernels : [],
+  ): BackendChoice => ({ name: n, reason, device, kernels: ours });
   switch (name) {
     case "tensorflow": {
       const pkg = await tryTensorflow();
@@ -96,8 +99,8 @@ export async function selectBackend(name: BackendName = "auto"): Promise<Backend
     case "webgpu": {
       const adapter = await webgpuAdapter();
       if (!adapter) throw new UserError("--backend webgpu: no WebGPU adapter found");
-      await useWebgpu();
-      return choose("webgpu", "requested", adapter.info.description || adapter.info.vendor);
+      const ours = await useWebgpu();
+      return choose("webgpu", "requested", adapter.info.description || adapter.info.vendor, ours);
     }
     case "wasm":
       if (!(await tf.setBackend("wasm"))) throw new UserError("the wasm backend failed to start");
@@ -110,9 +113,9 @@ export async function selectBackend(name: BackendName = "auto"): Promise<Backend
       if (pkg) return choose("tensorflow", `auto: ${pkg} is installed`);
       const adapter = await webgpuAdapter();
       if (adapter && !adapter.info.isFallbackAdapter) {
-        await useWebgpu();
+        const ours = await useWebgpu();
         const device = adapter.info.description || adapter.info.vendor;
-        return choose("webgpu", `auto: hardware WebGPU adapter (${device})`, device);
+        return choose("webgpu", `auto: hardware WebGPU adapter (${device})`, device, ours);
       }
       const why = adapter
         ? `only a software WebGPU adapter (${adapter.info.description})`

@@ -239,7 +239,11 @@ export async function saveGrid(
   images: Float32Array | tf.Tensor4D,
   opts: GridOptions,
 ): Promise<void> {
-  await savePng(path, makeGrid(images, opts));
+  if (images instanceof Float32Array) return savePng(path, makeGrid(images, opts));
+  // Read asynchronously: a synchronous GPU read needs a DOM canvas, which Deno's WebGPU lacks.
+  const [n, height, width, channels] = images.shape;
+  const data = await images.data() as Float32Array;
+  await savePng(path, makeGrid(data, { n, height, width, channels, ...opts }));
 }
 
 // ---------------------------------------------------------------------------------------------

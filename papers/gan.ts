@@ -267,7 +267,8 @@ export async function main(argv: string[]): Promise<void> {
       tf.dispose([dReal!, dFake!]); // kept out of the gradient scopes above; done with them now
       return { values, fake: fake! };
     });
-    const [dLoss, gLoss, dx, dgz] = out.values.dataSync();
+    // Async read: a synchronous GPU read needs a DOM canvas, which Deno's WebGPU lacks.
+    const [dLoss, gLoss, dx, dgz] = await out.values.data();
     out.values.dispose();
     // The reference saves the first 25 images of the current batch every sample_interval batches.
     if (loop.step % cfg.sampleInterval === 0) {

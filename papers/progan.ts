@@ -428,7 +428,11 @@ export async function main(argv: string[]): Promise<void> {
     maxSteps: args.maxSteps,
   });
   if (loop.step === 0) {
-    await saveGrid(run.path("real.png"), toTensor(data, [...Array(64).keys()]), GRID);
+    await saveGrid(
+      run.path("real.png"),
+      toTensor(data, [...Array(Math.min(64, data.n)).keys()]),
+      GRID,
+    );
   }
 
   // Data: consecutive passes over the dataset, each in its own (seed, pass) order — phases need
@@ -472,10 +476,13 @@ export async function main(argv: string[]): Promise<void> {
         gVars,
       );
       optG.step(gVars, gradsInOrder(gVars, gs.grads));
-      return tf.stack([d.value, gs.value, gp!, wdist!]);
+      const stats = tf.stack([d.value, gs.value, gp!, wdist!]);
+      tf.dispose([gp!, wdist!]); // kept tensors outlive the tidy
+      return stats;
     });
     emaUpdate(Gema, G, beta);
-    const [dLoss, gLoss, gp, wdist] = values.dataSync();
+    // One asynchronous read per step (WebGPU cannot read synchronously).
+    const [dLoss, gLoss, gp, wdist] = await values.data();
     values.dispose();
     const seconds = (performance.now() - t0) / 1000;
     const record = {

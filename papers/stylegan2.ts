@@ -36,9 +36,10 @@
  *   from the batch's w before style mixing, as the reference's `dlatent_avg`.
  *
  * Offline default: MNIST resized to 32×32 (4 → 32: 8 style inputs), 64 feature maps (32 at 32²)
- * instead of 512, z and w of 64, batch 16, 10 epochs, γ = 10·(R/1024)² (config F's γ = 10 at 1024²
- * scaled with the image area, 0.01 at 32² — StyleGAN2-ADA's CIFAR-10 value). `--dataset celeba` or
- * `folder` defaults to 64×64; `--paper-size` uses config F's widths (512) and batch (32).
+ * instead of 512, z and w of 64, batch 16, 5 epochs (300k images; config F: 25M), and
+ * γ = 10·(R/1024)² (config F's γ = 10 at 1024² scaled with the image area, 0.01 at 32² —
+ * StyleGAN2-ADA's CIFAR-10 value). `--dataset celeba` or `folder` defaults to 64×64;
+ * `--paper-size` uses config F's widths (512) and batch (32).
  *
  *   deno task reproduce stylegan2            # offline default (MNIST 32×32, small widths)
  *   deno task reproduce stylegan2 --quick    # tiny widths, a few dozen steps: seconds on CPU
@@ -70,7 +71,7 @@ import { epochOrder, toTensor } from "../lib/data/mod.ts";
 import { type ExtraFlag, runMain } from "../lib/cli.ts";
 import { Run } from "../lib/run.ts";
 import { loadCheckpoint } from "../lib/checkpoint.ts";
-import { makeGrid, saveGrid, savePng } from "../lib/image.ts";
+import { saveGrid } from "../lib/image.ts";
 import { epochGridPath, plotLosses, progressFigures } from "../lib/figures.ts";
 import { linePlotScene, savePlot } from "../lib/plot.ts";
 import { UserError } from "../lib/fsutil.ts";
@@ -155,10 +156,10 @@ export const PAPER_CONFIG: StyleGan2Config = {
   wAvgBeta: 0.995,
   emaHalfLifeImages: 10_000,
   mbstdGroup: 4,
-  epochs: 10,
+  epochs: 5,
   logEvery: 16, // a multiple of both regularizer intervals, so their values get logged
   checkpointEvery: 1000,
-  seriesEpochs: [1, 2, 5, 10],
+  seriesEpochs: [1, 2, 3, 4, 5],
 };
 
 /** `--paper-size`: config F's widths and minibatch (for a GPU). */
@@ -671,7 +672,11 @@ export async function main(argv: string[]): Promise<void> {
     maxSteps: args.maxSteps,
   });
   if (loop.step === 0) {
-    await saveGrid(run.path("real.png"), toTensor(data, [...Array(64).keys()]), GRID);
+    await saveGrid(
+      run.path("real.png"),
+      toTensor(data, [...Array(Math.min(64, data.n)).keys()]),
+      GRID,
+    );
   }
 
   const beta = emaBeta(B, cfg.emaHalfLifeImages);
@@ -697,15 +702,12 @@ export async function main(argv: string[]): Promise<void> {
     mix: noise.uniform() < cfg.styleMixingProb ? 1 + noise.int(G.numWs - 1) : G.numWs,
     inputs: drawNoise(noise, G.synthesis, b),
   });
-  // Regularizer values of this step, logged only on the steps that compute them.
-  let r1: number | null = null, pl: number | null = null;
-
   while (loop.running) {
     const order = epochOrder(data.n, args.seed, loop.epoch);
     const i = loop.stepInEpoch;
     const idx = order.subarray(i * B, (i + 1) * B);
     const step = loop.step;
-    r1 = pl = null;
+    const doPl = (step + 1) % cfg.plInterval === 0, doR1 = (step + 1) % cfg.r1Interval === 0;
     const t0 = performance.now();
     const out = tf.tidy(() => {
       const real = toTensor(data, idx);
@@ -720,7 +722,7 @@ export async function main(argv: string[]): Promise<void> {
       );
       optG.step(gVars, gradsInOrder(gVars, g.grads));
       // G regularization, lazily: path-length penalty on a smaller batch, weighted by interval.
-      if ((step + 1) % cfg.plInterval === 0) pl = pathLengthStep(G, optG, gVars, noise, plB, cfg);
+      const pl = doPl ? pathLengthStep(G, optG, gVars, noise, plB, cfg) : null;
       // D main: softplus(D(G(z))) + softplus(−D(x)), fakes made without a tape.
       const f = draw(B);
       const fake = G.synthesis.apply(mixedStyles(f.z1, f.z2, f.mix), f.inputs);
@@ -733,18 +735,31 @@ export async function main(argv: string[]): Promise<void> {
       optD.step(dVars, gradsInOrder(dVars, d.grads));
       emaUpdate(Gema, G, beta);
       // D regularization, lazily: R1 = γ/2·E‖∇ₓD(x)‖² on reals, weighted by the interval.
-      if ((step + 1) % cfg.r1Interval === 0) {
+      let r1: tf.Tensor | null = null;
+      if (doR1) {
         const reg = tf.variableGrads(
           () =>
             tf.mul(r1Penalty((x) => D.apply(x), real), cfg.r1Gamma * cfg.r1Interval) as tf.Scalar,
           dVars,
         );
         optD.step(dVars, gradsInOrder(dVars, reg.grads));
-        r1 = reg.value.dataSync()[0] / (cfg.r1Interval * cfg.r1Gamma);
+        r1 = tf.div(reg.value, cfg.r1Interval * cfg.r1Gamma);
       }
-      return tf.stack([d.value, g.value, tf.mean(tf.sigmoid(dReal!)), tf.mean(tf.sigmoid(dFake!))]);
+      // Everything read back in one asynchronous read (WebGPU cannot read synchronously).
+      const zero = tf.scalar(0);
+      const stats = tf.stack([
+        d.value,
+        g.value,
+        tf.mean(tf.sigmoid(dReal!)),
+        tf.mean(tf.sigmoid(dFake!)),
+        G.plMean,
+        r1 ?? zero,
+        pl ?? zero,
+      ]);
+      tf.dispose([dReal!, dFake!]); // kept tensors outlive the tidy
+      return stats;
     });
-    const [dLoss, gLoss, dx, dgz] = out.dataSync();
+    const [dLoss, gLoss, dx, dgz, plMean, r1, pl] = await out.data();
     out.dispose();
     const seconds = (performance.now() - t0) / 1000;
     const values: Record<string, number> = {
@@ -752,10 +767,11 @@ export async function main(argv: string[]): Promise<void> {
       g_loss: gLoss,
       "D(x)": dx,
       "D(G(z))": dgz,
-      pl_mean: G.plMean.dataSync()[0],
+      pl_mean: plMean,
     };
-    if (r1 !== null) values.r1 = r1;
-    if (pl !== null) values.pl_penalty = pl;
+    // The lazy regularizers are logged only on the steps that compute them.
+    if (doR1) values.r1 = r1;
+    if (doPl) values.pl_penalty = pl;
     const go = await loop.after(values, B, seconds, async (epoch) => {
       const imgs = tf.tidy(() => Gema.generate(fixed.z, fixed.noise));
       await saveGrid(epochGridPath(run, epoch), imgs, GRID);
@@ -774,7 +790,7 @@ export async function main(argv: string[]): Promise<void> {
  * gradient of Σ G(w)·y w.r.t. the style inputs; its length ‖J_wᵀy‖ (summed over w's dimensions,
  * averaged over the style inputs) is pulled toward its running mean a, which moves by
  * `plDecay` toward the batch mean each time: loss = interval · weight · E[(‖J_wᵀy‖ − a)²].
- * Returns the penalty E[(‖J_wᵀy‖ − a)²].
+ * Returns the penalty E[(‖J_wᵀy‖ − a)²] (a scalar tensor).
  */
 function pathLengthStep(
   G: StyleGenerator,
@@ -783,13 +799,13 @@ function pathLengthStep(
   noise: Rng,
   b: number,
   cfg: StyleGan2Config,
-): number {
+): tf.Scalar {
   return tf.tidy(() => {
     const z = noise.randn([b, cfg.latentDim]);
     const inputs = drawNoise(noise, G.synthesis, b);
     const R = cfg.resolution;
     const y = tf.div(noise.randn([b, R, R, G.synthesis.toRgb[0].bias.shape[0]]), R);
-    let newMean: tf.Tensor | null = null, penalty: tf.Tensor | null = null;
+    let newMean: tf.Tensor | null = null, penalty: tf.Scalar | null = null;
     const pl = tf.variableGrads(() => {
       const w = G.mapping.apply(z);
       G.trackWAvg(w, cfg.wAvgBeta);
@@ -799,12 +815,15 @@ function pathLengthStep(
       const lengths = tf.sqrt(tf.mean(tf.sum(tf.square(jy), 2), 1));
       const a = lerp(G.plMean, tf.mean(lengths), cfg.plDecay);
       newMean = tf.keep(a);
-      penalty = tf.keep(tf.mean(tf.square(tf.sub(lengths, a))));
+      penalty = tf.keep(tf.mean(tf.square(tf.sub(lengths, a))) as tf.Scalar);
       return tf.mul(penalty, cfg.plWeight * cfg.plInterval) as tf.Scalar;
     }, gVars);
     opt.step(gVars, gradsInOrder(gVars, pl.grads));
     G.plMean.assign(newMean!);
-    return penalty!.dataSync()[0];
+    // Kept tensors outlive every tidy: hand back a tracked copy and free them.
+    const out = tf.clone(penalty!);
+    tf.dispose([newMean!, penalty!]);
+    return out;
   });
 }
 
@@ -931,7 +950,7 @@ async function writeFigures(
     for (const n of noise) n.dispose();
   }
   const variation = tf.concat(rowsImgs, 0) as tf.Tensor4D;
-  await savePng(run.path("noise_variation.png"), makeGrid(variation, { ...GRID, nrow: shown + 1 }));
+  await saveGrid(run.path("noise_variation.png"), variation, { ...GRID, nrow: shown + 1 });
   for (const t of [variation, ...rowsImgs, zA, zB, zN, ...noiseA]) t.dispose();
 
   await plotLosses(run, "losses", { "D loss": "d_loss", "G loss": "g_loss" }, {

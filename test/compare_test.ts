@@ -58,7 +58,10 @@ Deno.test("compare: another backend is judged by metric tolerances", async () =>
   assert.ok(near.every((r) => r.pass), formatTable(near));
   assert.ok(!near.some((r) => r.check === "final.png"), "bytes are not compared across backends");
   const far = await compareRuns(join(tmp, "ref"), join(tmp, "far"));
-  assert.deepEqual(far.filter((r) => !r.pass).map((r) => r.check), ["fid", "coverage.classesCovered"]);
+  assert.deepEqual(far.filter((r) => !r.pass).map((r) => r.check), [
+    "fid",
+    "coverage.classesCovered",
+  ]);
   assert.match(formatTable(far), /fid\s+10\s+20\s+±5\s+FAIL/);
 });
 
@@ -81,7 +84,10 @@ Deno.test("cite: paper BibTeX, suite BibTeX with commit, and the manifest line",
     manifestLine(manifest({ git: null }), "d"),
     /^gan run d: commit unknown, seed 0, backend wasm/,
   );
-  assert.match(suiteBibtex('title: "T"\nversion: 1.2.3\ndate-released: 2026-11-23\n'), /version = \{1\.2\.3\}[\s\S]*year\s+= \{2026\}/);
+  assert.match(
+    suiteBibtex('title: "T"\nversion: 1.2.3\ndate-released: 2026-11-23\n'),
+    /version = \{1\.2\.3\}[\s\S]*year\s+= \{2026\}/,
+  );
 });
 
 Deno.test("referenceKind: quick runs are compared with the quick reference", async () => {

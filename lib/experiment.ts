@@ -57,7 +57,7 @@ export async function startExperiment<C>(
     return null;
   }
   let cfg = spec.configure(args.quick ? spec.quickConfig : spec.paperConfig, args);
-  const backend = await selectBackend(args.backend);
+  const backend = await selectBackend(args.backend, args.threads);
   console.error(`[${spec.paper}] backend ${backend.name}: ${backend.reason}`);
   const runId = [
     args.quick ? "quick" : "paper",

@@ -173,3 +173,26 @@ Deno.test("sampleForEval rebuilds G from the checkpoint and samples in [-1, 1]",
   const again = (await sampleForEval(runA, 10)).images.dataSync();
   assert.deepEqual(Array.from(again), Array.from(v));
 });
+
+Deno.test("wasm with 2 threads trains to the same bytes as 1 thread", async () => {
+  // Threads must be chosen before the wasm backend starts, so this runs in a fresh process.
+  const dir = join(tmp, "threads2");
+  const r = await runCli([
+    "gan",
+    "--quick",
+    "--backend",
+    BACKEND,
+    "--threads",
+    "2",
+    "--epochs",
+    "1",
+    "--out",
+    dir,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /backend wasm: requested; 2 threads/);
+  assert.deepEqual(
+    await Deno.readFile(join(dir, "grids/epoch_001.png")),
+    await Deno.readFile(join(runA, "grids/epoch_001.png")),
+  );
+});

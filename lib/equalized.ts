@@ -109,11 +109,11 @@ export class EqualizedConv2d extends Module {
 }
 
 /**
- * LeakyReLU as slope·x + (1 − slope)·relu(x), times `gain` (StyleGAN2 uses √2 to keep the signal's
- * magnitude). Equal to `tf.leakyRelu`, but twice differentiable in tfjs.
+ * LeakyReLU times `gain` (StyleGAN2 uses √2 to keep the signal's magnitude). Twice
+ * differentiable (R1, path length) through the corrected gradient registered in lib/tf.ts.
  */
 export function lrelu(x: tf.Tensor, slope = 0.2, gain = 1): tf.Tensor {
-  return tf.mul(tf.add(tf.mul(x, slope), tf.mul(tf.relu(x), 1 - slope)), gain);
+  return tf.mul(tf.leakyRelu(x, slope), gain);
 }
 
 /**

@@ -44,6 +44,7 @@ import {
   Conv2d,
   ConvTranspose2d,
   type ForwardOptions,
+  leakyRelu,
   Linear,
   loadStateDict,
   Module,
@@ -146,14 +147,6 @@ const CONV_INIT = { weightInit: normalInit(0.02), bias: false };
 const BN_INIT = { gammaInit: normalInit(0.02, 1), betaInit: constantInit(0) };
 
 /**
- * LeakyReLU written as slope·x + (1 − slope)·relu(x). Same values as `tf.leakyRelu`, but tfjs can
- * differentiate it twice (see lib/losses.ts), which the WGAN-GP penalty needs.
- */
-export function leakyReluTwiceDifferentiable(x: tf.Tensor, slope = 0.2): tf.Tensor {
-  return tf.add(tf.mul(x, slope), tf.mul(tf.relu(x), 1 - slope));
-}
-
-/**
  * Layer normalization over (H, W, C) of each sample with a per-channel gain and bias — the
  * critic normalization WGAN-GP recommends instead of BatchNorm (Gulrajani et al. 2017, §4),
  * as its code's `layernorm` over axes [1, 2, 3]. Written with ops that differentiate twice.
@@ -249,7 +242,7 @@ export class DcganCritic extends Module {
       const n = this.norms[i];
       if (n instanceof BatchNorm) h = n.apply(h, opts);
       else if (n) h = n.apply(h);
-      h = leakyReluTwiceDifferentiable(h, 0.2);
+      h = leakyRelu(h, 0.2);
     }
     return tf.reshape(this.convs[3].apply(h), [-1]) as tf.Tensor1D;
   }
@@ -273,7 +266,7 @@ export class MlpCritic extends Module {
     let h: tf.Tensor = tf.reshape(x, [-1, this.pixels]);
     this.layers.forEach((l, i) => {
       h = l.apply(h);
-      if (i < this.layers.length - 1) h = leakyReluTwiceDifferentiable(h, 0.2);
+      if (i < this.layers.length - 1) h = leakyRelu(h, 0.2);
     });
     return tf.reshape(h, [-1]) as tf.Tensor1D;
   }

@@ -9,7 +9,8 @@ import { tf } from "../lib/tf.ts";
 import { Rng } from "../lib/random.ts";
 import { gradientPenalty } from "../lib/losses.ts";
 import { decodePng } from "../lib/image.ts";
-import { DcganCritic, LayerNorm, leakyReluTwiceDifferentiable } from "../papers/wgan.ts";
+import { DcganCritic, LayerNorm } from "../papers/wgan.ts";
+import { leakyRelu } from "../lib/nn.ts";
 import { main, sampleForEval } from "../papers/wgan_gp.ts";
 
 const BACKEND = "wasm";
@@ -28,7 +29,7 @@ function activationPattern(D: DcganCritic, x: tf.Tensor): Uint8Array {
       const n = D.norms[i];
       if (n instanceof LayerNorm) h = n.apply(h);
       for (const v of h.dataSync()) signs.push(v > 0 ? 1 : 0);
-      h = leakyReluTwiceDifferentiable(h, 0.2);
+      h = leakyRelu(h, 0.2);
     }
     return Uint8Array.from(signs);
   });

@@ -15,11 +15,11 @@ import {
   DcganCritic,
   DcganGenerator,
   LayerNorm,
-  leakyReluTwiceDifferentiable,
   main,
   PAPER_CONFIG,
   sampleForEval,
 } from "../papers/wgan.ts";
+import { leakyRelu } from "../lib/nn.ts";
 
 const BACKEND = "wasm";
 await tf.setBackend("cpu"); // unit tests; main() selects wasm itself
@@ -47,10 +47,10 @@ Deno.test("DCGAN 32×32 networks: shapes and parameter layout of the authors' DC
   assert.deepEqual(D.apply(x, { training: true }).shape, [2]);
 });
 
-Deno.test("LeakyReLU via relu equals tf.leakyRelu; LayerNorm matches a hand computation", () => {
+Deno.test("the critic's LeakyReLU equals tf.leakyRelu; LayerNorm matches a hand computation", () => {
   const x = tf.tensor1d([-3, -0.5, 0, 0.25, 2]);
   assert.deepEqual(
-    Array.from(leakyReluTwiceDifferentiable(x, 0.2).dataSync()),
+    Array.from(leakyRelu(x, 0.2).dataSync()),
     Array.from(tf.leakyRelu(x, 0.2).dataSync()),
   );
   // One sample [1, 1, 2, 2]: values 1, 2 (channel 0) and 3, 6 (channel 1); mean 3, var 3.5.

@@ -3,30 +3,7 @@ import { join } from "node:path";
 import { compareRuns, flattenNumbers, formatTable } from "../lib/compare.ts";
 import { cite, manifestLine, suiteBibtex } from "../lib/cite.ts";
 import type { Manifest } from "../lib/run.ts";
-
-function manifest(over: Partial<Manifest> = {}): Manifest {
-  return {
-    paper: "gan",
-    runId: "x",
-    status: "complete",
-    config: { epochs: 2 },
-    seed: 0,
-    backend: { name: "wasm", reason: "requested", device: "", kernels: [] },
-    versions: { deno: "2.9.6", v8: "v", typescript: "t", tfjs: "4.22.0" },
-    git: { commit: "0123456789abcdef0123", dirty: false },
-    dataset: { name: "mnist", n: 60000, checksum: "ab".repeat(32), source: "s" },
-    command: [],
-    startTime: "2026-01-01T00:00:00Z",
-    endTime: "2026-01-01T01:00:00Z",
-    resumedAt: [],
-    steps: 10,
-    images: 640,
-    trainSeconds: 1,
-    imgPerSec: 640,
-    extra: {},
-    ...over,
-  };
-}
+import { fakeManifest as manifest } from "./fixtures.ts";
 
 async function makeRun(dir: string, m: Manifest, metrics: unknown, png?: Uint8Array) {
   await Deno.mkdir(dir, { recursive: true });

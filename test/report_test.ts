@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildReport, writeReport } from "../lib/report.ts";
 import { encodePng } from "../lib/image.ts";
+import { fakeManifest } from "./fixtures.ts";
 
 const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => {
   try {
@@ -18,26 +19,12 @@ const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => 
 
 async function fakeRun(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "report_test_" });
-  const manifest = {
-    paper: "gan",
+  const manifest = fakeManifest({
     runId: "quick-<test>&",
-    status: "complete",
     config: { epochs: 1 },
     seed: 3,
-    backend: { name: "wasm", reason: "requested", device: "", kernels: [] },
-    versions: { deno: "2.9.6", v8: "x", typescript: "y", tfjs: "4.22.0" },
     git: { commit: "abcdef1234567890", dirty: false },
-    dataset: { name: "mnist", n: 10, checksum: "00".repeat(32), source: "x" },
-    command: [],
-    startTime: "2026-01-01T00:00:00Z",
-    endTime: "2026-01-01T00:01:00Z",
-    resumedAt: [],
-    steps: 5,
-    images: 50,
-    trainSeconds: 1,
-    imgPerSec: 50,
-    extra: {},
-  };
+  });
   await Deno.writeTextFile(join(dir, "manifest.json"), JSON.stringify(manifest));
   await Deno.writeTextFile(
     join(dir, "metrics.json"),

@@ -131,10 +131,10 @@ export class Classifier {
     return this.net.logits(x);
   }
 
-  /** Predicted class per image. */
-  predict(x: tf.Tensor4D): Int32Array {
+  /** Predicted class per image (read back asynchronously: WebGPU under Deno has no sync read). */
+  async predict(x: tf.Tensor4D): Promise<Int32Array> {
     const idx = tf.tidy(() => tf.argMax(this.logits(x), 1));
-    const out = new Int32Array(idx.dataSync());
+    const out = new Int32Array(await idx.data());
     idx.dispose();
     return out;
   }
@@ -204,8 +204,8 @@ export async function loadClassifier(
     const net = new ClassifierNet(new Rng(0, "classifier-placeholder"));
     loadStateDict(net, tensors);
     const realStats = {
-      mean: Float64Array.from(mean.dataSync()),
-      cov: Float64Array.from(cov.dataSync()),
+      mean: Float64Array.from(await mean.data()),
+      cov: Float64Array.from(await cov.data()),
     };
     return new Classifier(name, net, info, realStats);
   } finally {

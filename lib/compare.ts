@@ -68,6 +68,17 @@ async function readJson(path: string): Promise<unknown> {
   }
 }
 
+/** Files under `dir`, as sorted relative paths. */
+async function listFiles(dir: string, sub = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(join(dir, sub))) {
+    const rel = sub ? `${sub}/${e.name}` : e.name;
+    if (e.isDirectory) out.push(...await listFiles(dir, rel));
+    else if (e.isFile) out.push(rel);
+  }
+  return out.sort();
+}
+
 /** Compares `runDir` with `refDir`; returns the table rows. */
 export async function compareRuns(refDir: string, runDir: string): Promise<CheckRow[]> {
   const ref = await Run.readManifest(refDir);
@@ -82,15 +93,15 @@ export async function compareRuns(refDir: string, runDir: string): Promise<Check
     tolerance: sameSetup ? "identical → bytes must match" : "differs → metric tolerances",
     pass: true,
   });
+  const files = await listFiles(refDir);
   if (sameSetup) {
-    for await (const e of Deno.readDir(refDir)) {
-      if (!e.isFile || !e.name.endsWith(".png")) continue;
-      const a = await Deno.readFile(join(refDir, e.name));
-      const path = join(runDir, e.name);
+    for (const name of files.filter((f) => f.endsWith(".png"))) {
+      const a = await Deno.readFile(join(refDir, name));
+      const path = join(runDir, name);
       const b = (await exists(path)) ? await Deno.readFile(path) : null;
       const same = b !== null && a.length === b.length && a.every((x, i) => x === b[i]);
       rows.push({
-        check: e.name,
+        check: name,
         reference: `${a.length} bytes`,
         run: b ? `${b.length} bytes` : "missing",
         tolerance: "byte-identical",
@@ -98,20 +109,29 @@ export async function compareRuns(refDir: string, runDir: string): Promise<Check
       });
     }
   }
-  const refMetrics = flattenNumbers(await readJson(join(refDir, "metrics.json")));
-  const runMetrics = flattenNumbers(await readJson(join(runDir, "metrics.json")));
-  for (const [k, r] of refMetrics) {
-    if (k === "n") continue;
-    const v = runMetrics.get(k);
-    const tol = sameSetup ? { abs: 1e-6, rel: 1e-6 } : toleranceFor(k);
-    const limit = tol.abs + tol.rel * Math.abs(r);
-    rows.push({
-      check: k,
-      reference: fmt(r),
-      run: v === undefined ? "missing" : fmt(v),
-      tolerance: `±${fmt(limit)}`,
-      pass: v !== undefined && Math.abs(v - r) <= limit,
-    });
+  // Every number in the reference's JSON files (metrics.json, and papers' own tables such as
+  // toy2d's modes.json), by file and path.
+  const jsons = files.filter((f) => f.endsWith(".json") && f !== "manifest.json");
+  if (jsons.length === 0) {
+    throw new UserError(`${refDir} holds no metrics (no .json besides the manifest)`);
+  }
+  for (const name of jsons) {
+    const refMetrics = flattenNumbers(await readJson(join(refDir, name)));
+    const runMetrics = flattenNumbers(await readJson(join(runDir, name)));
+    const prefix = name === "metrics.json" ? "" : `${name}:`;
+    for (const [k, r] of refMetrics) {
+      if (k === "n") continue;
+      const v = runMetrics.get(k);
+      const tol = sameSetup ? { abs: 1e-6, rel: 1e-6 } : toleranceFor(k);
+      const limit = tol.abs + tol.rel * Math.abs(r);
+      rows.push({
+        check: prefix + k,
+        reference: fmt(r),
+        run: v === undefined ? "missing" : fmt(v),
+        tolerance: `±${fmt(limit)}`,
+        pass: v !== undefined && Math.abs(v - r) <= limit,
+      });
+    }
   }
   return rows;
 }

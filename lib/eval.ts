@@ -10,7 +10,11 @@
  *   only, not with FIDs in papers;
  * - `is`: the Inception Score formula with that classifier's class probabilities (max 10);
  * - `coverage`: how the predicted classes spread over the 10 classes (mode collapse);
- * - `labelAccuracy`: for conditional samples, how often the classifier agrees with the label asked.
+ * - `labelAccuracy`: for conditional samples, how often the classifier agrees with the label asked;
+ * - `inception` (with `--inception MODEL_DIR`): standard FID with a user-supplied Inception-v3
+ *   tfjs model (lib/inception.ts) against the real test split — for any dataset, also those
+ *   without a classifier (CIFAR-10, CelebA; `--data-dir` where their files are). Real statistics
+ *   are cached in `results/.inception-cache/`.
  *
  * Samples are evaluated as 8-bit images — quantized as when saved to PNG, like the real data —
  * and other sizes (e.g. DCGAN's 64×64) are resized to 28×28 with the data loader's area filter;
@@ -19,18 +23,26 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { tf } from "./tf.ts";
 import { exists, UserError, writeFileAtomic } from "./fsutil.ts";
 import { type BackendName, BACKENDS, selectBackend } from "./backend.ts";
 import { runMain } from "./cli.ts";
+import {
+  checkModelDir,
+  type FeatureExtractor,
+  type InceptionFid,
+  inceptionFid,
+  loadFeatureExtractor,
+} from "./inception.ts";
 import { transformImages } from "./data/image.ts";
 import { loadDataset } from "./data/mod.ts";
 import {
   checkClassifierName,
   type Classifier,
+  CLASSIFIER_NAMES,
   type ClassifierName,
   FEATURE_DIM,
   IMAGE_SIZE,
@@ -84,9 +96,9 @@ export interface Metrics {
  * Samples in [-1, 1], NHWC (a Float32Array is taken as [N, 28, 28, 1]), as 28×28 gray bytes: the
  * same 8-bit grid as the real data, resized with the data loader's filter when needed.
  */
-function toGrayBytes(
+async function toGrayBytes(
   images: Float32Array | tf.Tensor4D,
-): { bytes: Uint8Array; n: number; size: number } {
+): Promise<{ bytes: Uint8Array; n: number; size: number }> {
   let data: Float32Array, n: number, h: number, w: number, c: number;
   if (images instanceof Float32Array) {
     const per = IMAGE_SIZE * IMAGE_SIZE;
@@ -101,7 +113,7 @@ function toGrayBytes(
     if (images.rank !== 4 || h !== w || ![1, 3].includes(c)) {
       throw new UserError(`samples must be square [N, H, H, 1 or 3] images, got [${images.shape}]`);
     }
-    data = images.dataSync() as Float32Array;
+    data = await images.data() as Float32Array;
   }
   const q = new Uint8Array(data.length);
   for (let i = 0; i < data.length; i++) {
@@ -112,7 +124,7 @@ function toGrayBytes(
 }
 
 /** The classifier's features, class probabilities and predictions for n 28×28 gray images. */
-function classify(clf: Classifier, bytes: Uint8Array, n: number, batchSize: number) {
+async function classify(clf: Classifier, bytes: Uint8Array, n: number, batchSize: number) {
   const per = IMAGE_SIZE * IMAGE_SIZE;
   const features = new Float32Array(n * FEATURE_DIM);
   const probs = new Float32Array(n * NUM_CLASSES);
@@ -126,9 +138,9 @@ function classify(clf: Classifier, bytes: Uint8Array, n: number, batchSize: numb
       const logits = clf.net.fc3.apply(f);
       return [f, tf.softmax(logits), tf.argMax(logits, 1)];
     });
-    features.set(f.dataSync(), lo * FEATURE_DIM);
-    probs.set(p.dataSync(), lo * NUM_CLASSES);
-    preds.set(y.dataSync(), lo);
+    features.set(await f.data(), lo * FEATURE_DIM);
+    probs.set(await p.data(), lo * NUM_CLASSES);
+    preds.set(await y.data(), lo);
     tf.dispose([f, p, y]);
   }
   return { features, probs, preds };
@@ -147,7 +159,7 @@ async function resizedRealStats(
 ): Promise<MeanCov> {
   const ds = await loadDataset(clf.name, { split: "test", size });
   const bytes = transformImages(ds.pixels, ds.n, size, size, 1, 1, IMAGE_SIZE).pixels;
-  return meanCov(classify(clf, bytes, ds.n, batchSize).features, ds.n, FEATURE_DIM);
+  return meanCov((await classify(clf, bytes, ds.n, batchSize)).features, ds.n, FEATURE_DIM);
 }
 
 /**
@@ -159,7 +171,7 @@ export async function evaluateSamples(
   opts: EvaluateOptions,
 ): Promise<Metrics> {
   const dataset = checkClassifierName(opts.dataset);
-  const { bytes, n, size } = toGrayBytes(images);
+  const { bytes, n, size } = await toGrayBytes(images);
   const splits = opts.splits ?? 10;
   if (n < splits) throw new UserError(`need at least ${splits} samples to evaluate, got ${n}`);
   if (opts.labels && opts.labels.length !== n) {
@@ -171,7 +183,7 @@ export async function evaluateSamples(
   }
   try {
     const bs = opts.batchSize ?? 500;
-    const { features, probs, preds } = classify(clf, bytes, n, bs);
+    const { features, probs, preds } = await classify(clf, bytes, n, bs);
     const fake = meanCov(features, n, FEATURE_DIM);
     const real = size === IMAGE_SIZE ? clf.realStats : await resizedRealStats(clf, size, bs);
     const { split, n: realN } = clf.info.realStats;
@@ -249,13 +261,27 @@ export interface EvaluateRunOptions {
   papersDir?: string;
   /** A loaded classifier to reuse. */
   classifier?: Classifier;
+  /** Also compute standard FID with this Inception-v3 extractor (lib/inception.ts). */
+  inception?: FeatureExtractor;
+  /** Where the real images are (default: the dataset's usual place), for Inception FID. */
+  dataDir?: string;
 }
+
+/** What {@link evaluateRun} writes: classifier metrics where the dataset has a classifier. */
+export type RunMetrics = Partial<Omit<Metrics, "dataset" | "n">> & {
+  paper: string;
+  runDir: string;
+  date: string;
+  n: number;
+  dataset: string;
+  inception?: InceptionFid;
+};
 
 /** Samples a run through its paper's `sampleForEval`, evaluates, and writes `metrics.json`. */
 export async function evaluateRun(
   runDir: string,
   opts: EvaluateRunOptions = {},
-): Promise<Metrics & { paper: string; runDir: string; date: string }> {
+): Promise<RunMetrics> {
   const manifestPath = join(runDir, "manifest.json");
   let manifest: { paper?: string; dataset?: { name?: string } | null; config?: unknown };
   try {
@@ -272,17 +298,38 @@ export async function evaluateRun(
   const config = manifest.config as { dataset?: unknown } | null | undefined;
   const dataset = manifest.dataset?.name ?? config?.dataset;
   if (typeof dataset !== "string") throw new UserError(`${manifestPath} names no dataset`);
-  const name = checkClassifierName(dataset);
+  // Classifier metrics exist for the MNIST family; other datasets can still get Inception FID.
+  const hasClassifier = (CLASSIFIER_NAMES as readonly string[]).includes(dataset);
+  if (!opts.inception) checkClassifierName(dataset);
   const n = opts.n ?? 10000;
   const sample = await findSampler(paper, opts.papersDir);
   const { images, labels } = await sample(runDir, n);
   try {
-    const metrics = await evaluateSamples(images, {
-      dataset: name,
-      labels,
-      classifier: opts.classifier,
-    });
-    const out = { paper, runDir, date: new Date().toISOString(), ...metrics };
+    const metrics = hasClassifier
+      ? await evaluateSamples(images, {
+        dataset: dataset as ClassifierName,
+        labels,
+        classifier: opts.classifier,
+      })
+      : {};
+    const inception = opts.inception
+      ? await inceptionFid(opts.inception, images, {
+        dataset,
+        dataDir: opts.dataDir,
+        cacheDir: join(dirname(dirname(runDir)), ".inception-cache"),
+      })
+      : undefined;
+    const out: RunMetrics = {
+      paper,
+      runDir,
+      date: new Date().toISOString(),
+      n: images instanceof Float32Array
+        ? images.length / (IMAGE_SIZE * IMAGE_SIZE)
+        : images.shape[0],
+      dataset,
+      ...metrics,
+      ...(inception ? { inception } : {}),
+    };
     await writeMetrics(runDir, out);
     return out;
   } finally {
@@ -290,7 +337,9 @@ export async function evaluateRun(
   }
 }
 
-const USAGE = "usage: deno task eval <run-dir> [--n N] [--backend auto|wasm|cpu|webgpu|tensorflow]";
+const USAGE =
+  "usage: deno task eval <run-dir> [--n N] [--backend auto|wasm|cpu|webgpu|tensorflow] " +
+  "[--inception MODEL_DIR [--data-dir DIR]]";
 
 /** CLI entry: parses flags, picks a backend, evaluates, prints a one-line summary. */
 export async function main(argv: string[]): Promise<void> {
@@ -302,6 +351,7 @@ export async function main(argv: string[]): Promise<void> {
         n: { type: "string" },
         backend: { type: "string" },
         inception: { type: "string" },
+        "data-dir": { type: "string" },
         help: { type: "boolean" },
       },
       allowPositionals: true,
@@ -315,32 +365,34 @@ export async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (values.inception !== undefined) {
-    throw new UserError(
-      "--inception (Inception-v3 FID) is not supported yet: it needs tfjs-converter's graph-model " +
-        "runtime, which this project does not depend on; the fid in metrics.json uses the " +
-        "features of data/classifiers/<dataset> instead",
-    );
-  }
   if (positionals.length !== 1) throw new UserError(USAGE);
   const n = values.n === undefined ? 10000 : Number(values.n);
   if (!Number.isInteger(n) || n < 10) {
     throw new UserError(`--n expects an integer ≥ 10, got "${values.n}"`);
   }
+  if (values.inception !== undefined) await checkModelDir(values.inception);
   const backend = values.backend ?? "auto";
   if (!(BACKENDS as readonly string[]).includes(backend)) {
     throw new UserError(`unknown backend "${backend}" (expected one of ${BACKENDS.join(", ")})`);
   }
   const choice = await selectBackend(backend as BackendName);
   console.error(`[eval] backend ${choice.name}: ${choice.reason}`);
-  const m = await evaluateRun(positionals[0], { n });
-  console.log(
-    `${m.paper} ${m.runDir}: fid ${m.fid.toFixed(3)}  is ${m.is.mean.toFixed(3)} ± ` +
-      `${m.is.std.toFixed(3)}  classes ${m.coverage.classesCovered}/10 (H/log10 ` +
-      `${m.coverage.normalizedEntropy.toFixed(3)})` +
-      (m.labelAccuracy === undefined ? "" : `  label acc ${(100 * m.labelAccuracy).toFixed(2)}%`) +
-      `  → ${join(m.runDir, "metrics.json")}`,
-  );
+  const inception = values.inception === undefined
+    ? undefined
+    : await loadFeatureExtractor(values.inception);
+  const m = await evaluateRun(positionals[0], { n, inception, dataDir: values["data-dir"] });
+  inception?.dispose();
+  const parts = [`${m.paper} ${m.runDir}:`];
+  if (m.fid !== undefined && m.is && m.coverage) {
+    parts.push(
+      `fid ${m.fid.toFixed(3)}  is ${m.is.mean.toFixed(3)} ± ${m.is.std.toFixed(3)}  classes ` +
+        `${m.coverage.classesCovered}/10 (H/log10 ${m.coverage.normalizedEntropy.toFixed(3)})`,
+    );
+  }
+  if (m.labelAccuracy !== undefined) parts.push(`label acc ${(100 * m.labelAccuracy).toFixed(2)}%`);
+  if (m.inception) parts.push(`Inception FID ${m.inception.fid.toFixed(3)} (n ${m.inception.n})`);
+  parts.push(`→ ${join(m.runDir, "metrics.json")}`);
+  console.log(parts.join("  "));
 }
 
 if (import.meta.main) await runMain(() => main(Deno.args));

@@ -233,17 +233,27 @@ export async function savePng(path: string, img: RgbImage): Promise<void> {
   await writeFileAtomic(path, encodePng(img));
 }
 
-/** {@link makeGrid} then {@link savePng}: the usual "save a grid of samples" call. */
+/**
+ * {@link makeGrid} reading a tensor asynchronously: a synchronous GPU read needs a DOM canvas,
+ * which Deno's WebGPU lacks, so code that may run on the webgpu backend uses this.
+ */
+export async function gridOf(
+  images: Float32Array | tf.Tensor4D,
+  opts: GridOptions,
+): Promise<RgbImage> {
+  if (images instanceof Float32Array) return makeGrid(images, opts);
+  const [n, height, width, channels] = images.shape;
+  const data = await images.data() as Float32Array;
+  return makeGrid(data, { n, height, width, channels, ...opts });
+}
+
+/** {@link gridOf} then {@link savePng}: the usual "save a grid of samples" call. */
 export async function saveGrid(
   path: string,
   images: Float32Array | tf.Tensor4D,
   opts: GridOptions,
 ): Promise<void> {
-  if (images instanceof Float32Array) return savePng(path, makeGrid(images, opts));
-  // Read asynchronously: a synchronous GPU read needs a DOM canvas, which Deno's WebGPU lacks.
-  const [n, height, width, channels] = images.shape;
-  const data = await images.data() as Float32Array;
-  await savePng(path, makeGrid(data, { n, height, width, channels, ...opts }));
+  await savePng(path, await gridOf(images, opts));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,11 +1,15 @@
 /**
  * Optimizers with PyTorch's exact update rules (the reference implementations are PyTorch, and
  * tfjs's Adam/RMSprop differ in where epsilon goes and in RMSprop's default decay). Their state is a
- * plain name → tensor map so it checkpoints with the model.
+ * plain name → tensor map so it checkpoints with the model. On the webgpu backend each variable's
+ * update is one fused kernel (lib/kernels/webgpu/optim.ts).
  *
  * @module
  */
 import { tf } from "./tf.ts";
+// The fused updates (one dispatch per variable on webgpu, plain tf ops elsewhere); the module
+// imports nothing from the webgpu package, so cpu/wasm runs do not load it.
+import { fusedAdamStep, fusedRmspropStep } from "./kernels/webgpu/optim.ts";
 
 /** Common optimizer interface: apply gradients for variables, expose state for checkpoints. */
 export interface Optimizer {
@@ -40,19 +44,8 @@ export class Adam implements Optimizer {
       this.#v = vars.map((v) => tf.variable(tf.zerosLike(v), false));
     }
     this.#t++;
-    const b1 = this.beta1, b2 = this.beta2;
-    const c1 = 1 - b1 ** this.#t, c2 = 1 - b2 ** this.#t;
-    tf.tidy(() => {
-      vars.forEach((p, i) => {
-        const g = grads[i];
-        const m = tf.add(tf.mul(this.#m[i], b1), tf.mul(g, 1 - b1));
-        const v = tf.add(tf.mul(this.#v[i], b2), tf.mul(tf.square(g), 1 - b2));
-        this.#m[i].assign(m);
-        this.#v[i].assign(v);
-        const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(c2)), this.eps);
-        p.assign(tf.sub(p, tf.div(tf.mul(m, this.lr / c1), denom)));
-      });
-    });
+    const h = { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, step: this.#t };
+    vars.forEach((p, i) => fusedAdamStep(p, grads[i], this.#m[i], this.#v[i], h));
   }
 
   state(): Map<string, tf.Tensor> {
@@ -86,14 +79,8 @@ export class RMSprop implements Optimizer {
 
   step(vars: tf.Variable[], grads: tf.Tensor[]): void {
     if (this.#sq.length === 0) this.#sq = vars.map((v) => tf.variable(tf.zerosLike(v), false));
-    tf.tidy(() => {
-      vars.forEach((p, i) => {
-        const g = grads[i];
-        const sq = tf.add(tf.mul(this.#sq[i], this.alpha), tf.mul(tf.square(g), 1 - this.alpha));
-        this.#sq[i].assign(sq);
-        p.assign(tf.sub(p, tf.div(tf.mul(g, this.lr), tf.add(tf.sqrt(sq), this.eps))));
-      });
-    });
+    const h = { lr: this.lr, alpha: this.alpha, eps: this.eps };
+    vars.forEach((p, i) => fusedRmspropStep(p, grads[i], this.#sq[i], h));
   }
 
   state(): Map<string, tf.Tensor> {

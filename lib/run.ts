@@ -40,6 +40,8 @@ export interface Manifest {
   seed: number;
   backend: BackendChoice;
   versions: { deno: string; v8: string; typescript: string; tfjs: string };
+  /** The machine: OS, architecture, CPU model (Linux) and logical cores; absent in old runs. */
+  host?: HostInfo;
   git: { commit: string; dirty: boolean } | null;
   dataset: DatasetInfo | null;
   command: string[];
@@ -51,6 +53,27 @@ export interface Manifest {
   trainSeconds: number;
   imgPerSec: number | null;
   extra: Record<string, unknown>;
+}
+
+/** Where a run ran, for the results table and citations. */
+export interface HostInfo {
+  os: string;
+  arch: string;
+  /** CPU model name from /proc/cpuinfo, or "" where it cannot be read. */
+  cpu: string;
+  cores: number;
+}
+
+/** This machine's {@link HostInfo}. */
+export async function hostInfo(): Promise<HostInfo> {
+  let cpu = "";
+  try {
+    const text = await Deno.readTextFile("/proc/cpuinfo");
+    cpu = text.match(/^model name\s*:\s*(.+)$/m)?.[1].trim() ?? "";
+  } catch {
+    // not Linux, or no read permission: left empty rather than guessed
+  }
+  return { os: Deno.build.os, arch: Deno.build.arch, cpu, cores: navigator.hardwareConcurrency };
 }
 
 async function gitInfo(): Promise<Manifest["git"]> {
@@ -154,6 +177,7 @@ export class Run {
         typescript: Deno.version.typescript,
         tfjs: TFJS_VERSION,
       },
+      host: await hostInfo(),
       git: await gitInfo(),
       dataset: o.dataset ?? null,
       command: ["deno", "task", "reproduce", o.paper, ...Deno.args.filter((a) => a !== o.paper)],

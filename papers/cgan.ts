@@ -31,7 +31,7 @@ import { epochOrder, type ImageDataset, labelsOf, toTensor } from "../lib/data/m
 import { type BackendName, BACKENDS, selectBackend } from "../lib/backend.ts";
 import { runMain } from "../lib/cli.ts";
 import type { Run } from "../lib/run.ts";
-import { encodePng, makeGrid, saveGrid } from "../lib/image.ts";
+import { encodePng, gridOf, saveGrid } from "../lib/image.ts";
 import { epochGridPath, plotLosses, progressFigures } from "../lib/figures.ts";
 import { loadCheckpoint } from "../lib/checkpoint.ts";
 import { checkClassifierName, type Classifier, loadClassifier } from "../lib/classifier.ts";
@@ -265,7 +265,7 @@ export async function main(argv: string[]): Promise<void> {
       optG.step(gVars, gVars.map((v) => g.grads[v.name]));
       return tf.stack([d.value, g.value, tf.mean(dReal!), tf.mean(dFake!)]);
     });
-    const [dLoss, gLoss, dx, dgz] = values.dataSync();
+    const [dLoss, gLoss, dx, dgz] = await values.data();
     values.dispose();
     const seconds = (performance.now() - t0) / 1000;
     const go = await loop.after(
@@ -371,7 +371,7 @@ async function writeFigures(run: Run, cfg: CganConfig): Promise<void> {
 
 /** Anything that predicts a class per image of a [B, 28, 28, 1] batch (lib/classifier.ts). */
 export interface LabelPredictor {
-  predict(x: tf.Tensor4D): Int32Array;
+  predict(x: tf.Tensor4D): Promise<Int32Array>;
 }
 
 /** Label accuracy of generated digits, as a classifier trained on real data judges them. */
@@ -390,13 +390,13 @@ export interface LabelAccuracy {
  * Generates `perClass` digits of every class (noise from `Rng(seed, "label-accuracy")`) and counts
  * how often `classifier` agrees with the requested label.
  */
-export function labelAccuracy(
+export async function labelAccuracy(
   G: Generator,
   classifier: LabelPredictor,
   perClass: number,
   seed: number,
   classifierName = "mnist",
-): LabelAccuracy {
+): Promise<LabelAccuracy> {
   const rng = new Rng(seed, "label-accuracy");
   const k = G.numClasses, latent = G.latentDim;
   const correct: number[] = [];
@@ -404,7 +404,7 @@ export function labelAccuracy(
     const imgs = tf.tidy(() =>
       G.apply(rng.randn([perClass, latent]), tf.fill([perClass], c, "int32") as tf.Tensor1D)
     );
-    const pred = classifier.predict(imgs);
+    const pred = await classifier.predict(imgs);
     imgs.dispose();
     correct.push(pred.reduce((a, p) => a + (p === c ? 1 : 0), 0));
   }
@@ -434,7 +434,7 @@ async function measureLabelAccuracy(
     console.error(`[cgan] label accuracy skipped: ${e.message}`);
     return null;
   }
-  const acc = labelAccuracy(G, classifier, cfg.labelAccuracyPerClass, seed, cfg.dataset);
+  const acc = await labelAccuracy(G, classifier, cfg.labelAccuracyPerClass, seed, cfg.dataset);
   classifier.dispose();
   await writeFileAtomic(run.path("label_accuracy.json"), JSON.stringify(acc, null, 2) + "\n");
   console.error(`[cgan] label accuracy ${(acc.overall * 100).toFixed(1)}%`);
@@ -591,7 +591,7 @@ async function generate(argv: string[]): Promise<void> {
     )
   );
   // Fixed range [−1, 1] (tanh's): a single sample has no meaningful min–max to normalize by.
-  const png = encodePng(makeGrid(imgs, { nrow: 10, padding: n === 1 ? 0 : 2, range: [-1, 1] }));
+  const png = encodePng(await gridOf(imgs, { nrow: 10, padding: n === 1 ? 0 : 2, range: [-1, 1] }));
   imgs.dispose();
   G.dispose();
   const path = (values.file as string | undefined) ?? join(runDir, `digit_${digit}.png`);

@@ -415,6 +415,11 @@ export function patchOutputSize(size: number, nLayers: number): number {
 export class ImagePool extends Module {
   readonly images: tf.Variable;
   readonly count: tf.Variable;
+  /**
+   * `count` mirrored on the host, so a query needs no GPU read-back, with the tensor it mirrors
+   * (loading a checkpoint assigns `count` a new tensor, which invalidates the mirror).
+   */
+  #filled: { n: number; of: object } | null = null;
 
   constructor(readonly size: number, height: number, width: number, channels: number) {
     super();
@@ -426,11 +431,24 @@ export class ImagePool extends Module {
     this.count = this.param("count", tf.scalar(0), false);
   }
 
+  /**
+   * Re-reads the fill count after the variables were loaded from a checkpoint. Asynchronous because
+   * WebGPU under Deno cannot read a buffer back synchronously.
+   */
+  async sync(): Promise<void> {
+    this.#filled = { n: (await this.count.data())[0], of: this.count.dataId };
+  }
+
   /** Returns the batch D sees instead of `images`; updates the history. */
   query(images: tf.Tensor4D, rng: Rng): tf.Tensor4D {
     if (this.size === 0) return tf.clone(images);
     const size = this.size;
-    let n = this.count.dataSync()[0];
+    // After a checkpoint load the mirror is stale: read the count (synchronous reads work on
+    // cpu/wasm; on webgpu call sync() first).
+    if (this.#filled?.of !== this.count.dataId) {
+      this.#filled = { n: this.count.dataSync()[0], of: this.count.dataId };
+    }
+    let n = this.#filled.n;
     // Indices into concat([history, images]): what each pool slot holds after this batch, and
     // what is returned for each input image. Done on indices so one gather does all the copying.
     const slots = Array.from({ length: size }, (_, j) => j);
@@ -451,6 +469,7 @@ export class ImagePool extends Module {
       const all = tf.concat([this.images, images], 0);
       this.images.assign(tf.gather(all, slots));
       this.count.assign(tf.scalar(n));
+      this.#filled = { n, of: this.count.dataId };
       return tf.gather(all, out) as tf.Tensor4D;
     });
   }
@@ -795,6 +814,7 @@ export async function main(argv: string[]): Promise<void> {
     checkpointEvery: cfg.checkpointEvery,
     maxSteps: args.maxSteps,
   });
+  await Promise.all([pool_A.sync(), pool_B.sync()]); // fill counts, possibly from a checkpoint
   const gridIdx = Array.from({ length: Math.min(cfg.gridImages, test.A.n, test.B.n) }, (_, i) => i);
   const gridA = imagesAt(test.A, gridIdx), gridB = imagesAt(test.B, gridIdx);
   const gVars = [...G_A.trainableVariables(), ...G_B.trainableVariables()];
@@ -856,7 +876,7 @@ export async function main(argv: string[]): Promise<void> {
       tf.dispose(Object.values(out));
       return stacked;
     });
-    const v = losses.dataSync();
+    const v = await losses.data();
     tf.dispose([losses, realA, realB]);
     const values: Record<string, number> = { lr };
     LOSS_NAMES.forEach((k, j) => values[k] = v[j]);
@@ -983,13 +1003,18 @@ export async function evaluate(
   const plainB = cfg.dataset === "mnist" ? test.plainB : undefined;
   const clf = plainB ? await mnistClassifier() : null;
   const sums: Record<string, number> = {};
-  const add = (key: string, t: tf.Tensor) => {
-    sums[key] = (sums[key] ?? 0) + t.dataSync()[0];
+  const add = async (key: string, t: tf.Tensor) => {
+    sums[key] = (sums[key] ?? 0) + (await t.data())[0];
     t.dispose();
   };
   const correct = { real: 0, ceiling: 0, aToB: 0, cycle: 0, bToA: 0 };
-  const hits = (key: keyof typeof correct, x: tf.Tensor4D, labels: Int32Array, idx: number[]) => {
-    const p = clf!.predict(x);
+  const hits = async (
+    key: keyof typeof correct,
+    x: tf.Tensor4D,
+    labels: Int32Array,
+    idx: number[],
+  ) => {
+    const p = await clf!.predict(x);
     x.dispose();
     idx.forEach((i, k) => correct[key] += p[k] === labels[i] ? 1 : 0);
   };
@@ -998,23 +1023,23 @@ export async function evaluate(
     const a = imagesAt(test.A, idx), b = imagesAt(test.B, idx);
     const fakeB = G_A.apply(a), fakeA = G_B.apply(b);
     const recA = G_B.apply(fakeB), recB = G_A.apply(fakeA);
-    add("l1A", tf.tidy(() => tf.sum(tf.abs(tf.sub(recA, a)))));
-    add("l1B", tf.tidy(() => tf.sum(tf.abs(tf.sub(recB, b)))));
-    add("mseA", tf.tidy(() => tf.sum(tf.square(tf.sub(recA, a)))));
-    add("mseB", tf.tidy(() => tf.sum(tf.square(tf.sub(recB, b)))));
+    await add("l1A", tf.tidy(() => tf.sum(tf.abs(tf.sub(recA, a)))));
+    await add("l1B", tf.tidy(() => tf.sum(tf.abs(tf.sub(recB, b)))));
+    await add("mseA", tf.tidy(() => tf.sum(tf.square(tf.sub(recA, a)))));
+    await add("mseB", tf.tidy(() => tf.sum(tf.square(tf.sub(recB, b)))));
     if (plainB) {
       const a2 = imagesAt(plainB, idx);
-      add("trA", tf.tidy(() => tf.sum(tf.abs(tf.sub(fakeB, styleBTensor(a))))));
-      add("trB", tf.tidy(() => tf.sum(tf.abs(tf.sub(fakeA, a2)))));
+      await add("trA", tf.tidy(() => tf.sum(tf.abs(tf.sub(fakeB, styleBTensor(a))))));
+      await add("trB", tf.tidy(() => tf.sum(tf.abs(tf.sub(fakeA, a2)))));
       a2.dispose();
     }
     if (clf && test.A.labels && test.B.labels) {
       const la = test.A.labels, lb = test.B.labels;
-      hits("real", crop28(a), la, idx);
-      hits("ceiling", tf.tidy(() => crop28(styleBTensor(styleBTensor(a)))), la, idx);
-      hits("aToB", tf.tidy(() => crop28(styleBTensor(fakeB))), la, idx);
-      hits("cycle", crop28(recA), la, idx);
-      hits("bToA", crop28(fakeA), lb, idx);
+      await hits("real", crop28(a), la, idx);
+      await hits("ceiling", tf.tidy(() => crop28(styleBTensor(styleBTensor(a)))), la, idx);
+      await hits("aToB", tf.tidy(() => crop28(styleBTensor(fakeB))), la, idx);
+      await hits("cycle", crop28(recA), la, idx);
+      await hits("bToA", crop28(fakeA), lb, idx);
     }
     tf.dispose([a, b, fakeA, fakeB, recA, recB]);
   }

@@ -47,7 +47,7 @@ import { epochOrder, type ImageDataset, toTensor } from "../lib/data/mod.ts";
 import { type ExtraFlag, runMain } from "../lib/cli.ts";
 import { Run } from "../lib/run.ts";
 import { loadCheckpoint } from "../lib/checkpoint.ts";
-import { encodePng, hstack, makeGrid, saveGrid } from "../lib/image.ts";
+import { encodePng, gridOf, hstack, saveGrid } from "../lib/image.ts";
 import { epochGridPath, plotLosses, progressFigures } from "../lib/figures.ts";
 import { UserError, writeFileAtomic } from "../lib/fsutil.ts";
 
@@ -387,7 +387,11 @@ const TRAIN: ForwardOptions = { training: true };
  * the same tensor, and thus the same gradients — and `updateStats: false`, so G's running
  * statistics move once per step as in the tutorial. D runs in training mode all three times.
  */
-export function trainStep(m: DcganModels, real: tf.Tensor4D, z: tf.Tensor2D): StepStats {
+export async function trainStep(
+  m: DcganModels,
+  real: tf.Tensor4D,
+  z: tf.Tensor2D,
+): Promise<StepStats> {
   const gVars = m.G.trainableVariables(), dVars = m.D.trainableVariables();
   const kept: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T): T => {
@@ -414,7 +418,7 @@ export function trainStep(m: DcganModels, real: tf.Tensor4D, z: tf.Tensor2D): St
     m.optG.step(gVars, gVars.map((v) => g.grads[v.name]));
     return tf.stack([d.value, g.value, tf.mean(dReal), tf.mean(dFake), tf.mean(dFake2)]);
   });
-  const [dLoss, gLoss, dx, dgz1, dgz2] = stats.dataSync();
+  const [dLoss, gLoss, dx, dgz1, dgz2] = await stats.data();
   stats.dispose();
   for (const t of kept) t.dispose();
   return { dLoss, gLoss, dx, dgz1, dgz2 };
@@ -571,7 +575,7 @@ export async function main(argv: string[]): Promise<void> {
     const t0 = performance.now();
     const real = toTensor(data, idx);
     const z = noise.randn([idx.length, cfg.latentDim]) as tf.Tensor2D;
-    const s = trainStep(models, real, z);
+    const s = await trainStep(models, real, z);
     real.dispose();
     z.dispose();
     const seconds = (performance.now() - t0) / 1000;
@@ -625,12 +629,12 @@ async function writeFigures(
   );
   // Final samples, and real vs fake side by side (the tutorial's last figure).
   const fake = generate(G, fixedZ, cfg.sampleBatchNorm);
-  const fakeGrid = makeGrid(fake, GRID);
+  const fakeGrid = await gridOf(fake, GRID);
   fake.dispose();
   await writeFileAtomic(run.path("samples.png"), encodePng(fakeGrid));
   const first = epochOrder(data.n, seed, 0).subarray(0, Math.min(64, data.n));
   const real = toTensor(data, first);
-  const realGrid = makeGrid(real, GRID);
+  const realGrid = await gridOf(real, GRID);
   real.dispose();
   await writeFileAtomic(
     run.path("real_vs_fake.png"),

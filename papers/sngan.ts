@@ -218,13 +218,11 @@ export class Discriminator extends Module {
   }
 
   /** The current σ estimates of every layer (from the stored ũ, ṽ), for the logs. */
-  sigmas(): number[] {
-    return [...this.convs, this.dense].map((l) => {
-      const s = tf.tidy(() => l.sigma());
-      const v = s.dataSync()[0];
-      s.dispose();
-      return v;
-    });
+  async sigmas(): Promise<number[]> {
+    const s = tf.tidy(() => tf.stack([...this.convs, this.dense].map((l) => l.sigma())));
+    const v = Array.from(await s.data());
+    s.dispose();
+    return v;
   }
 }
 
@@ -357,12 +355,12 @@ export async function main(argv: string[]): Promise<void> {
         return out;
       });
     }
-    const [dLoss, dx, dgz] = stats!.dataSync();
+    const [dLoss, dx, dgz] = await stats!.data();
     stats!.dispose();
-    const sig = D.sigmas();
+    const sig = await D.sigmas();
     const values = {
       d_loss: dLoss,
-      g_loss: gLoss.dataSync()[0],
+      g_loss: (await gLoss.data())[0],
       "D(x)": dx,
       "D(G(z))": dgz,
       sigma_mean: sig.reduce((a, b) => a + b, 0) / sig.length,
@@ -378,7 +376,7 @@ export async function main(argv: string[]): Promise<void> {
   await writeFigures(run, cfg);
   await saveSamples(run.path("samples.png"), G, fixedZ);
   await writeEpochFigures(run, cfg.epochs, cfg.seriesEpochs);
-  await run.finish({ finalSigmas: D.sigmas() });
+  await run.finish({ finalSigmas: await D.sigmas() });
   console.error(`[sngan] done: ${run.dir}`);
 }
 

@@ -321,12 +321,12 @@ function generatorLoss(method: MethodName, fakeScores: tf.Tensor): tf.Scalar {
 }
 
 /** One generator iteration: n_critic critic updates, then one generator update. */
-function trainIteration(p: Pair, cfg: Toy2dConfig): { d: number; g: number } {
+async function trainIteration(p: Pair, cfg: Toy2dConfig): Promise<{ d: number; g: number }> {
   const dVars = p.D.trainableVariables(), gVars = p.G.trainableVariables();
   const train = { training: true };
   let d = 0;
   for (let t = 0; t < p.s.nCritic; t++) {
-    d = tf.tidy(() => {
+    const dLoss = tf.tidy(() => {
       const real = tf.tensor2d(sampleToy(p.toy, cfg.batchSize, p.data), [cfg.batchSize, 2]);
       const fake = p.G.apply(p.noise.randn([cfg.batchSize, cfg.latentDim]), train);
       const r = tf.variableGrads(() => criticLoss(p, real, fake), dVars);
@@ -334,10 +334,13 @@ function trainIteration(p: Pair, cfg: Toy2dConfig): { d: number; g: number } {
       if (p.s.clip !== undefined) {
         for (const v of dVars) v.assign(tf.clipByValue(v, -p.s.clip, p.s.clip));
       }
-      return r.value.dataSync()[0];
+      return r.value;
     });
+    // Asynchronous reads throughout: WebGPU under Deno cannot read back synchronously.
+    d = (await dLoss.data())[0];
+    dLoss.dispose();
   }
-  const g = tf.tidy(() => {
+  const gLoss = tf.tidy(() => {
     const z = p.noise.randn([cfg.batchSize, cfg.latentDim]);
     // SN's ũ advances only in D updates.
     const opts = { training: true, updateStats: false };
@@ -346,16 +349,18 @@ function trainIteration(p: Pair, cfg: Toy2dConfig): { d: number; g: number } {
       gVars,
     );
     p.optG.step(gVars, gVars.map((v) => r.grads[v.name]));
-    return r.value.dataSync()[0];
+    return r.value;
   });
+  const g = (await gLoss.data())[0];
+  gLoss.dispose();
   return { d, g };
 }
 
 /** `n` generator samples from a fixed noise stream (the same z at every evaluation). */
-function evalSamples(p: Pair, cfg: Toy2dConfig, seed: number): Float32Array {
+async function evalSamples(p: Pair, cfg: Toy2dConfig, seed: number): Promise<Float32Array> {
   const z = new Rng(seed, "eval-noise").randn([cfg.evalSamples, cfg.latentDim]);
   const out = tf.tidy(() => p.G.apply(z, { training: false }));
-  const xy = out.dataSync() as Float32Array;
+  const xy = await out.data() as Float32Array;
   out.dispose();
   z.dispose();
   return xy;
@@ -436,7 +441,7 @@ export async function main(argv: string[]): Promise<void> {
     const values: Record<string, number> = {};
     let images = 0;
     for (const p of pairs) {
-      const { d, g } = trainIteration(p, cfg);
+      const { d, g } = await trainIteration(p, cfg);
       values[`${p.key}/d_loss`] = d;
       values[`${p.key}/g_loss`] = g;
       images += p.s.nCritic * cfg.batchSize;
@@ -444,12 +449,13 @@ export async function main(argv: string[]): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const go = await loop.after(values, images, seconds, async (epoch) => {
       // Mode coverage after each epoch; one file per epoch, so a resumed run rewrites it identically.
-      const record = Object.fromEntries(pairs.map((p) => {
-        const st = countModes(evalSamples(p, cfg, args.seed), p.toy.centres, p.toy.std, {
+      const record: Record<string, { recovered: number; modes: number; highQuality: number }> = {};
+      for (const p of pairs) {
+        const st = countModes(await evalSamples(p, cfg, args.seed), p.toy.centres, p.toy.std, {
           minFraction: cfg.minFraction,
         });
-        return [p.key, { recovered: st.recovered, modes: st.modes, highQuality: st.highQuality }];
-      }));
+        record[p.key] = { recovered: st.recovered, modes: st.modes, highQuality: st.highQuality };
+      }
       const path = run.path("coverage", `epoch_${String(epoch).padStart(3, "0")}.json`);
       await writeFileAtomic(
         path,
@@ -475,7 +481,7 @@ export interface ModesRow {
 }
 
 /** Critic scores on a grid over the toy's window (raw scores; logits for the GAN). */
-function criticGrid(p: Pair, n = 81) {
+async function criticGrid(p: Pair, n = 81) {
   const [lo, hi] = p.toy.range;
   const xs = Array.from({ length: n }, (_, i) => lo + (hi - lo) * i / (n - 1));
   const pts = new Float32Array(2 * n * n);
@@ -486,7 +492,7 @@ function criticGrid(p: Pair, n = 81) {
     }
   }
   const s = tf.tidy(() => p.D.apply(tf.tensor2d(pts, [n * n, 2]), { training: false }));
-  const z = Float64Array.from(s.dataSync());
+  const z = Float64Array.from(await s.data());
   s.dispose();
   return { xs, ys: xs, z };
 }
@@ -500,7 +506,7 @@ async function writeFigures(
   const rows: ModesRow[] = [];
   const panels = new Map<string, ReturnType<typeof renderScene>>();
   for (const p of pairs) {
-    const xy = evalSamples(p, cfg, seed);
+    const xy = await evalSamples(p, cfg, seed);
     const st = countModes(xy, p.toy.centres, p.toy.std, { minFraction: cfg.minFraction });
     rows.push({
       toy: p.toy.name,
@@ -511,7 +517,7 @@ async function writeFigures(
       perMode: st.perMode,
     });
     const real = sampleToy(p.toy, 500, new Rng(seed, "plot-real"));
-    const scene = contourPlotScene(criticGrid(p), {
+    const scene = contourPlotScene(await criticGrid(p), {
       filled: true,
       levels: 10,
       title: `${p.method} on ${p.toy.name}: ${st.recovered}/${st.modes} modes`,

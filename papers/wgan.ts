@@ -460,11 +460,11 @@ export async function main(argv: string[]): Promise<void> {
       optG.step(gVars, gVars.map((v) => g.grads[v.name]));
       return g.value;
     });
-    const [cLoss, dx, dgz] = critic!.dataSync();
+    const [cLoss, dx, dgz] = await critic!.data();
     const values = {
       critic_loss: cLoss,
       W_estimate: -cLoss,
-      g_loss: gLoss.dataSync()[0],
+      g_loss: (await gLoss.data())[0],
       "D(x)": dx,
       "D(G(z))": dgz,
     };

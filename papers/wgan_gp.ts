@@ -247,12 +247,12 @@ export async function main(argv: string[]): Promise<void> {
       optG.step(gVars, gVars.map((v) => g.grads[v.name]));
       return g.value;
     });
-    const [cLoss, dx, dgz, gp] = stats!.dataSync();
+    const [cLoss, dx, dgz, gp] = await stats!.data();
     const values = {
       critic_loss: cLoss,
       W_estimate: dx - dgz,
       gradient_penalty: gp,
-      g_loss: gLoss.dataSync()[0],
+      g_loss: (await gLoss.data())[0],
       "D(x)": dx,
       "D(G(z))": dgz,
     };

@@ -26,6 +26,7 @@ import {
   sampleForEval,
   saveClassGrid,
 } from "../papers/cgan.ts";
+import { withoutSyncReads } from "./fixtures.ts";
 
 /**
  * The embedding's gradient is GatherV2's gradient, UnsortedSegmentSum, which tfjs-backend-wasm
@@ -54,7 +55,7 @@ const runA = join(tmp, "a"), runB = join(tmp, "b");
 const classifierTrained = await hasCheckpoint(classifierDir("mnist"));
 
 Deno.test("cgan --quick writes class grids, curves, animation and a manifest", async () => {
-  await main(["--quick", "--backend", BACKEND, "--out", runA]);
+  await withoutSyncReads(() => main(["--quick", "--backend", BACKEND, "--out", runA]));
   const manifest = JSON.parse(await Deno.readTextFile(join(runA, "manifest.json")));
   assert.equal(manifest.paper, "cgan");
   assert.equal(manifest.status, "complete");
@@ -291,16 +292,16 @@ Deno.test(`label embeddings get the scatter-added input gradient (${BACKEND})`, 
   D.dispose();
 });
 
-Deno.test("labelAccuracy: per-class bookkeeping against a constant classifier", () => {
+Deno.test("labelAccuracy: per-class bookkeeping against a constant classifier", async () => {
   const G = new Generator(new Rng(2, "init-G"), TINY);
   const seen: number[][] = [];
   const always3 = {
-    predict(x: tf.Tensor4D): Int32Array {
+    predict(x: tf.Tensor4D): Promise<Int32Array> {
       seen.push(x.shape);
-      return new Int32Array(x.shape[0]).fill(3);
+      return Promise.resolve(new Int32Array(x.shape[0]).fill(3));
     },
   };
-  const acc = labelAccuracy(G, always3, 7, 0);
+  const acc = await labelAccuracy(G, always3, 7, 0);
   assert.deepEqual(acc.perClass, [0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
   assert.equal(acc.overall, 0.1);
   assert.equal(acc.perClassN, 7);

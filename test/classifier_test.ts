@@ -58,7 +58,7 @@ Deno.test("trainClassifier: deterministic, and saves loadable weights with real_
   // Re-derive accuracy and the real-data Gaussian from the loaded weights.
   const test = await loadDataset("mnist", { split: "test", limit: 400 });
   const x = tf.tensor4d(imagesOf(test, 0, 400), [400, 28, 28, 1]);
-  const preds = clf.predict(x);
+  const preds = await clf.predict(x);
   const acc = preds.filter((p, i) => p === test.labels![i]).length / 400;
   assert.ok(Math.abs(acc - info.testAccuracy) < 1e-9, `accuracy ${acc} vs ${info.testAccuracy}`);
   const f = clf.features(x);
@@ -227,7 +227,7 @@ export async function sampleForEval(runDir: string, n: number) {
   await Deno.remove(root, { recursive: true });
 });
 
-Deno.test("eval CLI: --inception fails with one clear line", async () => {
+Deno.test("eval CLI: --inception without a model directory fails with one clear line", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -237,7 +237,7 @@ Deno.test("eval CLI: --inception fails with one clear line", async () => {
       new URL("../lib/eval.ts", import.meta.url).pathname,
       "results/x",
       "--inception",
-      "/tmp/inception",
+      "/nonexistent/inception",
     ],
     stdout: "piped",
     stderr: "piped",
@@ -245,5 +245,8 @@ Deno.test("eval CLI: --inception fails with one clear line", async () => {
   const err = new TextDecoder().decode(out.stderr).trim();
   assert.equal(out.code, 1);
   assert.equal(err.split("\n").length, 1, err);
-  assert.match(err, /^error: --inception .*not supported yet/);
+  assert.match(
+    err,
+    /^error: no \/nonexistent\/inception\/model.json: --inception expects a TensorFlow.js/,
+  );
 });

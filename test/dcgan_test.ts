@@ -28,6 +28,7 @@ import {
   SPEC,
   trainStep,
 } from "../papers/dcgan.ts";
+import { withoutSyncReads } from "./fixtures.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "dcgan_test_" });
 const runA = join(tmp, "a");
@@ -57,7 +58,7 @@ const bn = (c: number) => 2 * c;
 const linear = (i: number, o: number, bias = false) => i * o + (bias ? o : 0);
 
 Deno.test("dcgan --quick (wasm) writes every figure with the right geometry", async () => {
-  await main(["--quick", "--backend", "wasm", "--out", runA]);
+  await withoutSyncReads(() => main(["--quick", "--backend", "wasm", "--out", runA]));
   const m = JSON.parse(await Deno.readTextFile(join(runA, "manifest.json")));
   assert.equal(m.paper, "dcgan");
   assert.equal(m.status, "complete");
@@ -227,7 +228,7 @@ Deno.test("trainStep follows the tutorial: D on real+detached fake, then G throu
   // Nothing leaks but the optimizers' moment buffers (2 per trainable variable).
   const nVars = trained.G.trainableVariables().length + trained.D.trainableVariables().length;
   const before = tf.memory().numTensors;
-  const s = trainStep(trained, real, z);
+  const s = await trainStep(trained, real, z);
   assert.equal(tf.memory().numTensors, before + 2 * nVars);
   assert.ok(Math.abs(s.dx - dReal.mean) < 1e-5);
   assert.ok(Math.abs(s.dgz1 - dFake.mean) < 1e-5);
@@ -250,7 +251,7 @@ Deno.test("trainStep follows the tutorial: D on real+detached fake, then G throu
   const rm = (trained.G as Generator28).bn0.runningMean.dataSync();
   for (let i = 0; i < 50; i++) assert.ok(Math.abs(rm[i] - 0.1 * fcMean[i]) < 1e-6);
   const mid = tf.memory().numTensors;
-  trainStep(trained, real, z);
+  await trainStep(trained, real, z);
   assert.equal(tf.memory().numTensors, mid);
 });
 
@@ -265,7 +266,7 @@ Deno.test("dcgan64 forward and backward run on a batch of 2 (cpu)", async () => 
   const real = rng.rand([2, 64, 64, 3], -1, 1) as tf.Tensor4D;
   const z = rng.randn([2, 100]) as tf.Tensor2D;
   const w = m.D.trainableVariables()[0].dataSync().slice();
-  const s = trainStep(m, real, z);
+  const s = await trainStep(m, real, z);
   for (const v of Object.values(s)) assert.ok(Number.isFinite(v));
   assert.notDeepEqual(m.D.trainableVariables()[0].dataSync(), w);
   tf.dispose([real, z]);

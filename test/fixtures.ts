@@ -1,5 +1,6 @@
 /** Shared test fixtures. */
 import type { Manifest } from "../lib/run.ts";
+import { tf } from "../lib/tf.ts";
 
 /** A complete run manifest with plausible values; `over` replaces fields. */
 export function fakeManifest(over: Partial<Manifest> = {}): Manifest {
@@ -24,4 +25,37 @@ export function fakeManifest(over: Partial<Manifest> = {}): Manifest {
     extra: {},
     ...over,
   };
+}
+
+/**
+ * Runs `f` with synchronous read-backs (`dataSync`, `arraySync`, `bufferSync`) disabled as they
+ * are on the webgpu backend under Deno (a synchronous GPU read needs a DOM canvas): allowed only for
+ * tensors made from host values (tf.tensor, loaded checkpoints), whose values webgpu still holds on
+ * the CPU. Paper tests wrap their quick run in it, so code that would only fail on a GPU fails in
+ * CI on wasm.
+ */
+export async function withoutSyncReads<T>(f: () => Promise<T>): Promise<T> {
+  type DataId = object;
+  const engine = tf.engine() as unknown as { makeTensor: (...a: unknown[]) => tf.Tensor };
+  const { makeTensor } = engine;
+  const proto = tf.Tensor.prototype;
+  const { dataSync } = proto; // arraySync and bufferSync go through it
+  const fromHost = new WeakSet<DataId>();
+  engine.makeTensor = function (this: unknown, ...a: unknown[]) {
+    const t = makeTensor.apply(this, a);
+    fromHost.add(t.dataId);
+    return t;
+  };
+  proto.dataSync = function <D extends tf.DataType>(this: tf.Tensor) {
+    if (!fromHost.has(this.dataId)) {
+      throw new Error("synchronous read-back (dataSync) is unavailable on WebGPU under Deno");
+    }
+    return dataSync.call(this) as tf.DataTypeMap[D];
+  };
+  try {
+    return await f();
+  } finally {
+    proto.dataSync = dataSync;
+    engine.makeTensor = makeTensor;
+  }
 }

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { main } from "../papers/gan.ts";
 import { decodePng } from "../lib/image.ts";
+import { withoutSyncReads } from "./fixtures.ts";
 
 const BACKEND = "wasm";
 
@@ -34,7 +35,7 @@ const tmp = await Deno.makeTempDir({ prefix: "gan_test_" });
 const runA = join(tmp, "a"), runB = join(tmp, "b"), runC = join(tmp, "c");
 
 Deno.test("gan --quick writes every figure, valid PNG/JSON/SVG", async () => {
-  await main(["--quick", "--backend", BACKEND, "--out", runA]);
+  await withoutSyncReads(() => main(["--quick", "--backend", BACKEND, "--out", runA]));
   const manifest = JSON.parse(await Deno.readTextFile(join(runA, "manifest.json")));
   assert.equal(manifest.paper, "gan");
   assert.equal(manifest.status, "complete");

@@ -25,6 +25,7 @@ import {
 } from "../papers/progan.ts";
 import { gradientPenalty } from "../lib/losses.ts";
 import { decodePng } from "../lib/image.ts";
+import { withoutSyncReads } from "./fixtures.ts";
 
 // Unit tests on the cpu backend (the quick runs below switch to wasm).
 await tf.setBackend("cpu");
@@ -192,7 +193,7 @@ const tmp = await Deno.makeTempDir({ prefix: "progan_test_" });
 const runA = join(tmp, "a"), runB = join(tmp, "b");
 
 Deno.test("progan --quick: stage grids at every resolution, α schedule, figures", async () => {
-  await main(["--quick", "--backend", "wasm", "--out", runA]);
+  await withoutSyncReads(() => main(["--quick", "--backend", "wasm", "--out", runA]));
   const m = JSON.parse(await Deno.readTextFile(join(runA, "manifest.json")));
   assert.equal(m.status, "complete");
   const spp = stepsPerPhase(QUICK_CONFIG);

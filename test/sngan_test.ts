@@ -20,6 +20,7 @@ import {
   sampleForEval,
   SPEC,
 } from "../papers/sngan.ts";
+import { withoutSyncReads } from "./fixtures.ts";
 
 const BACKEND = "wasm";
 await tf.setBackend("cpu"); // unit tests; main() selects wasm itself
@@ -80,7 +81,7 @@ const tmp = await Deno.makeTempDir({ prefix: "sngan_test_" });
 const runA = join(tmp, "a"), runB = join(tmp, "b");
 
 Deno.test("sngan --quick writes every figure; ũ, ṽ are in the checkpoint", async () => {
-  await main(["--quick", "--backend", BACKEND, "--out", runA]);
+  await withoutSyncReads(() => main(["--quick", "--backend", BACKEND, "--out", runA]));
   const m = JSON.parse(await Deno.readTextFile(join(runA, "manifest.json")));
   assert.equal(m.paper, "sngan");
   assert.equal(m.status, "complete");

@@ -31,6 +31,7 @@ import {
   styleRanges,
   truncate,
 } from "../papers/stylegan2.ts";
+import { withoutSyncReads } from "./fixtures.ts";
 
 // Unit tests on the cpu backend (the quick runs below switch to wasm).
 await tf.setBackend("cpu");
@@ -356,7 +357,7 @@ const tmp = await Deno.makeTempDir({ prefix: "stylegan2_test_" });
 const runA = join(tmp, "a"), runB = join(tmp, "b");
 
 Deno.test("stylegan2 --quick writes the figure set; w̄ and the path-length mean are checkpointed", async () => {
-  await main(["--quick", "--backend", "wasm", "--out", runA]);
+  await withoutSyncReads(() => main(["--quick", "--backend", "wasm", "--out", runA]));
   const m = JSON.parse(await Deno.readTextFile(join(runA, "manifest.json")));
   assert.equal(m.status, "complete");
   const steps = 2 * Math.floor(QUICK_CONFIG.limit! / QUICK_CONFIG.batchSize);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Rng } from "../lib/random.ts";
 import { decodePng } from "../lib/image.ts";
 import { countModes, main, makeToy, METHODS, sampleToy, TOYS } from "../papers/toy2d.ts";
+import { withoutSyncReads } from "./fixtures.ts";
 
 const BACKEND = "wasm";
 
@@ -79,7 +80,7 @@ const tmp = await Deno.makeTempDir({ prefix: "toy2d_test_" });
 
 Deno.test("toy2d --quick: contour figures, overview, modes table consistent with its counts", async () => {
   const out = join(tmp, "run");
-  await main(["--quick", "--backend", BACKEND, "--out", out]);
+  await withoutSyncReads(() => main(["--quick", "--backend", BACKEND, "--out", out]));
   const m = JSON.parse(await Deno.readTextFile(join(out, "manifest.json")));
   assert.equal(m.paper, "toy2d");
   assert.equal(m.status, "complete");

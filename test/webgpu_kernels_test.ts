@@ -2,7 +2,8 @@
  * Correctness of our WGSL kernels for the webgpu backend (lib/kernels/webgpu): each is compared with
  * the tfjs cpu backend on small random shapes covering transposes, broadcasting, strides 1 and 2,
  * 'same'/'valid'/explicit padding, odd sizes, dilation, batch 1 and 3, every tile shape and the
- * split-K path; fused Adam is compared with the update rule computed in float64 here.
+ * split-K path; fused Adam and RMSprop are compared with the update rules computed in float64 here,
+ * and lib/optim's optimizers on webgpu (fused) with the same optimizers on cpu (tf ops).
  *
  * Runs wherever a WebGPU adapter exists (a software one such as Mesa's llvmpipe is enough) and is
  * skipped otherwise.
@@ -10,8 +11,11 @@
 import assert from "node:assert/strict";
 import { tf } from "../lib/tf.ts";
 import { Rng } from "../lib/random.ts";
+import { Adam, type Optimizer, RMSprop } from "../lib/optim.ts";
+import { countOps } from "../lib/kernels/opcount.ts";
 import {
   fusedAdamStep,
+  fusedRmspropStep,
   registerWebgpuKernels,
   webgpuKernelCounts,
 } from "../lib/kernels/webgpu/mod.ts";
@@ -280,5 +284,71 @@ Deno.test("fusedAdamStep follows torch.optim.Adam", gpuTest, async () => {
     assert.ok(Math.abs(gotM[i] - m[i]) <= 1e-6 * (1 + Math.abs(m[i])), `m ${i}`);
     assert.ok(Math.abs(gotV[i] - v[i]) <= 1e-6 * (1 + Math.abs(v[i])), `v ${i}`);
     assert.equal(kept[i], p0[i]);
+  }
+});
+
+Deno.test("fusedRmspropStep follows torch.optim.RMSprop", gpuTest, async () => {
+  const rng = new Rng(6, "webgpu-rmsprop");
+  const n = 777;
+  const p0 = rng.normalArray(n), grads = [0, 1, 2].map(() => rng.normalArray(n));
+  const h = { lr: 5e-3, alpha: 0.99, eps: 1e-8 };
+  const p = Float64Array.from(p0), sq = new Float64Array(n);
+  for (const g of grads) {
+    for (let i = 0; i < n; i++) {
+      sq[i] = h.alpha * sq[i] + (1 - h.alpha) * g[i] * g[i];
+      p[i] -= h.lr * g[i] / (Math.sqrt(sq[i]) + h.eps);
+    }
+  }
+  await tf.setBackend("webgpu");
+  const param = tf.variable(tf.tensor1d(p0)), sv = tf.variable(tf.zeros([n]));
+  for (const g of grads) {
+    const gt = tf.tensor1d(g);
+    fusedRmspropStep(param, gt, sv, h);
+    gt.dispose();
+  }
+  const [got, gotSq] = await Promise.all([param.data(), sv.data()]);
+  tf.dispose([param, sv]);
+  await tf.setBackend("cpu");
+  for (let i = 0; i < n; i++) {
+    assert.ok(Math.abs(got[i] - p[i]) <= 1e-6 * (1 + Math.abs(p[i])), `param ${i}`);
+    assert.ok(Math.abs(gotSq[i] - sq[i]) <= 1e-6 * (1 + Math.abs(sq[i])), `sq ${i}`);
+  }
+});
+
+Deno.test("lib/optim Adam and RMSprop on webgpu (fused) match cpu (tf ops)", gpuTest, async () => {
+  const rng = new Rng(8, "webgpu-optim");
+  const shapes = [[3, 5], [7], [2, 2, 3, 4]];
+  const init = shapes.map((s) => rng.normalArray(s.reduce((a, b) => a * b, 1)));
+  const grads = [0, 1, 2, 3].map(() => init.map((x) => rng.normalArray(x.length)));
+  let lastDispatches = -1;
+  const run = async (backend: string, make: () => Optimizer) => {
+    await tf.setBackend(backend);
+    const opt = make();
+    const vars = shapes.map((s, i) => tf.variable(tf.tensor(init[i], s)));
+    for (const gs of grads) {
+      const g = gs.map((x, i) => tf.tensor(x, shapes[i]));
+      const { dispatches } = await countOps(() => opt.step(vars, g));
+      // Fused: one dispatch per variable once the state exists.
+      if (backend === "webgpu") lastDispatches = dispatches;
+      tf.dispose(g);
+    }
+    const out = await Promise.all(vars.map((v) => v.data()));
+    tf.dispose(vars);
+    opt.dispose();
+    return out;
+  };
+  const makers: [string, () => Optimizer][] = [
+    ["Adam", () => new Adam(1e-2, 0.5, 0.999)],
+    ["RMSprop", () => new RMSprop(5e-3)],
+  ];
+  for (const [name, make] of makers) {
+    const gpu = await run("webgpu", make);
+    assert.equal(lastDispatches, shapes.length, `${name}: one dispatch per variable`);
+    const cpu = await run("cpu", make);
+    cpu.forEach((c, j) =>
+      c.forEach((x, i) => {
+        assert.ok(Math.abs(gpu[j][i] - x) <= 1e-5 * (1 + Math.abs(x)), `${name} var ${j}[${i}]`);
+      })
+    );
   }
 });

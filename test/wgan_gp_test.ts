@@ -12,6 +12,7 @@ import { decodePng } from "../lib/image.ts";
 import { DcganCritic, LayerNorm } from "../papers/wgan.ts";
 import { leakyRelu } from "../lib/nn.ts";
 import { main, sampleForEval } from "../papers/wgan_gp.ts";
+import { withoutSyncReads } from "./fixtures.ts";
 
 const BACKEND = "wasm";
 
@@ -144,7 +145,7 @@ const tmp = await Deno.makeTempDir({ prefix: "wgan_gp_test_" });
 const runA = join(tmp, "a"), runB = join(tmp, "b");
 
 Deno.test("wgan_gp --quick writes every figure; values finite; W estimate = D(x) − D(G(z))", async () => {
-  await main(["--quick", "--backend", BACKEND, "--out", runA]);
+  await withoutSyncReads(() => main(["--quick", "--backend", BACKEND, "--out", runA]));
   const m = JSON.parse(await Deno.readTextFile(join(runA, "manifest.json")));
   assert.equal(m.paper, "wgan_gp");
   assert.equal(m.status, "complete");

@@ -20,6 +20,7 @@ import {
   sampleForEval,
 } from "../papers/wgan.ts";
 import { leakyRelu } from "../lib/nn.ts";
+import { withoutSyncReads } from "./fixtures.ts";
 
 const BACKEND = "wasm";
 await tf.setBackend("cpu"); // unit tests; main() selects wasm itself
@@ -82,7 +83,7 @@ const tmp = await Deno.makeTempDir({ prefix: "wgan_test_" });
 const runA = join(tmp, "a"), runB = join(tmp, "b"), runC = join(tmp, "c");
 
 Deno.test("wgan --quick writes every figure, clips the critic, logs the W estimate", async () => {
-  await main(["--quick", "--backend", BACKEND, "--out", runA]);
+  await withoutSyncReads(() => main(["--quick", "--backend", BACKEND, "--out", runA]));
   const m = JSON.parse(await Deno.readTextFile(join(runA, "manifest.json")));
   assert.equal(m.paper, "wgan");
   assert.equal(m.status, "complete");

@@ -3,13 +3,14 @@
  *
  *     deno task bench [--backend cpu,wasm] [--threads 2] [--batch 64] [--quick]
  *                     [--only kernels,steps] [--model dcgan28,dcgan64] [--profile]
+ *     deno task bench --backend webgpu [--step-batch 64,256] [--torch FILE]   (webgpu/bench.ts)
  *
  * Prints one JSON object per line:
  * - `{kind:"kernel", backend, kernel, variant, shape, gflops, ms, cpuMs}` for Conv2D,
  *   Conv2DBackpropInput, Conv2DBackpropFilter and MatMul on the DCGAN layer shapes; on wasm both
  *   the stock kernel and ours (plus the alternatives we rejected) where they exist;
  * - `{kind:"step", backend, threads, model, batch, stepsPerSec, imgPerSec, gflopsEffective,
- *   msPerStep, cpuMsPerStep, ...}` for a full D+G step (forward, backward and Adam update of both
+ *   msPerStep, cpuMsPerStep, kernelsPerStep, usPerKernel, ...}` for a full D+G step (forward, backward and Adam update of both
  *   nets), built here from plain tfjs ops;
  * - `{kind:"profile", ...}` (with `--profile`): milliseconds per kernel name over one step;
  * - `{kind:"speedup", model, ...}`: images/s of our wasm path over the stock cpu backend, from the
@@ -27,6 +28,7 @@ import { parseArgs } from "node:util";
 import { tf } from "../tf.ts";
 import { Rng } from "../random.ts";
 import { enableWasmThreads, registerFastKernels, useKernelVariant } from "./mod.ts";
+import { countOps } from "./opcount.ts";
 import {
   conv2DBackpropFilterDilated,
   conv2DBackpropFilterIm2col,
@@ -441,7 +443,7 @@ async function benchStep(
   steps: number,
   warmUp: boolean,
   profile = false,
-): Promise<{ ms: number; cpuMs: number; kernels?: Record<string, number> }> {
+): Promise<{ ms: number; cpuMs: number; ops: number; kernels?: Record<string, number> }> {
   const rng = new Rng(3, "bench-step");
   const { D, G, zDim, image } = spec.build(rng);
   const real = rng.rand([batch, ...image], -1, 1);
@@ -464,6 +466,7 @@ async function benchStep(
     tf.dispose([z1, z2]);
   };
   const { ms, cpuMs } = best(step, steps, warmUp);
+  const { kernels: ops } = await countOps(step);
   let kernels: Record<string, number> | undefined;
   if (profile) {
     const info = await tf.profile(step);
@@ -478,7 +481,7 @@ async function benchStep(
   tf.dispose([real, ...D.vars, ...G.vars]);
   optD.dispose();
   optG.dispose();
-  return { ms, cpuMs, kernels };
+  return { ms, cpuMs, ops, kernels };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,21 +492,36 @@ async function main() {
     options: {
       backend: { type: "string", multiple: true },
       threads: { type: "string", default: "2" },
-      batch: { type: "string", default: "64" },
+      batch: { type: "string" },
       quick: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
       only: { type: "string", default: "kernels,steps" },
       model: { type: "string", default: "dcgan28,dcgan64" },
+      // Passed on to the webgpu bench (lib/kernels/webgpu/bench.ts).
+      torch: { type: "string" },
+      "step-batch": { type: "string" },
+      reps: { type: "string" },
+      steps: { type: "string" },
     },
   });
   const parts = new Set(values.only.split(","));
   const wanted = new Set(values.model.split(","));
   const backends = (values.backend ?? ["cpu,wasm"]).flatMap((b) => b.split(",")).filter((b) => b);
   for (const b of backends) {
-    if (b !== "cpu" && b !== "wasm") throw new Error(`unknown backend ${b}`);
+    if (!["cpu", "wasm", "webgpu"].includes(b)) throw new Error(`unknown backend ${b}`);
+  }
+  if (backends.includes("webgpu")) {
+    // The GPU bench has its own layer set (DCGAN 64×64), variants and PyTorch-anchor ratio.
+    if (backends.length > 1) throw new Error("--backend webgpu runs alone");
+    const { main: webgpuMain } = await import("./webgpu/bench.ts");
+    const passOn = ["batch", "only", "torch", "step-batch", "reps", "steps"].flatMap((k) => {
+      const v = (values as Record<string, unknown>)[k];
+      return v === undefined || v === false ? [] : [`--${k}`, String(v)];
+    });
+    return webgpuMain(passOn);
   }
   const quick = values.quick;
-  const batch = quick ? 16 : Number(values.batch);
+  const batch = quick ? 16 : Number(values.batch ?? 64);
   const reps = quick ? 2 : 5;
   const models = ([["dcgan28", DCGAN28], ["dcgan64", DCGAN64]] as [string, GanSpec][])
     .filter(([name]) => wanted.has(name));
@@ -539,7 +557,7 @@ async function main() {
       if (!parts.has("steps")) continue;
       const sBatch = backend === "cpu" ? (name === "dcgan64" ? 2 : 4) : batch;
       const steps = backend === "cpu" ? 1 : quick ? 2 : 5;
-      const { ms, cpuMs, kernels } = await benchStep(
+      const { ms, cpuMs, ops, kernels } = await benchStep(
         spec,
         sBatch,
         steps,
@@ -561,6 +579,8 @@ async function main() {
         msPerStep: ms,
         cpuMsPerStep: cpuMs,
         gflopsPerCpuSecond: flops / cpuMs / 1e6,
+        kernelsPerStep: ops,
+        usPerKernel: (ms * 1000) / ops,
         flopModel: "per image 4·G_fwd + 9·D_fwd (D step: G fwd + D fwd+bwd on real and fake; " +
           "G step: G and D fwd+bwd), fwd = 2·MACs",
         timing: backend === "cpu"

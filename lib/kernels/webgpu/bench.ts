@@ -3,7 +3,7 @@
  * 64×64 training step.
  *
  *     deno run --allow-read --allow-env lib/kernels/webgpu/bench.ts
- *         [--batch N] [--step-batch N] [--reps 3] [--only kernels,steps]
+ *         [--batch N] [--step-batch 64,256] [--reps 3] [--only kernels,steps] [--torch FILE]
  *
  * Prints one JSON object per line:
  * - `{kind:"device", adapter, fallback}` first;
@@ -12,8 +12,15 @@
  *   channels 3→64→128→256→512, then the k4 valid 512→1 head) and MatMul 512³ in three transpose
  *   modes, `variant` "stock" or "ours";
  * - `{kind:"step", backend:"webgpu", variant, model, batch, stepsPerSec, imgPerSec,
- *   gflopsEffective, msPerStep}` for a D+G step (forward, backward, Adam on both nets) with the
- *   stock kernels, with ours, and with ours plus the fused Adam update.
+ *   gflopsEffective, msPerStep, kernelsPerStep, dispatchesPerStep, usPerDispatch}` for a D+G step
+ *   (forward, backward, Adam on both nets) with the stock kernels and op-by-op Adam, with our
+ *   kernels, and with ours plus lib/optim's fused Adam — per batch of `--step-batch`. With
+ *   `--torch FILE` (the output of ../shared/anchors/torch_dcgan_bench.py for the same batches, run
+ *   in the same command on the same GPU) each step record also has `torchImgPerSec` and
+ *   `ratioToTorch`. On a lent GPU, with a kit from ../shared/gpu/prepare.sh:
+ *
+ *       for b in 64 256; do python3 torch_dcgan_bench.py $b; done > torch.txt &&
+ *         bash .gpu/run.sh bench.js --torch torch.txt
  *
  * Times are per call, from `reps` calls queued back to back after a warm-up (which compiles the
  * shaders) and one read-back at the end. Defaults: batch 64 on a hardware adapter; batch 8 for
@@ -26,7 +33,8 @@ import { parseArgs } from "node:util";
 import { tf } from "../../tf.ts";
 import { Rng } from "../../random.ts";
 import { Adam } from "../../optim.ts";
-import { fusedAdamStep, registerWebgpuKernels, unregisterWebgpuKernels } from "./mod.ts";
+import { registerWebgpuKernels, unregisterWebgpuKernels } from "./mod.ts";
+import { countOps } from "../opcount.ts";
 
 const emit = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 
@@ -198,8 +206,8 @@ function makeNets(rng: Rng): { G: Net; D: Net } {
   return { G, D };
 }
 
-/** Adam through `fusedAdamStep`: one dispatch per variable. */
-class FusedAdam {
+/** Adam as separate tf ops (a dozen dispatches per variable): the baseline for the fused one. */
+class OpsAdam {
   #m: tf.Variable[] = [];
   #v: tf.Variable[] = [];
   #t = 0;
@@ -209,20 +217,38 @@ class FusedAdam {
       this.#m = vars.map((p) => tf.variable(tf.zerosLike(p), false));
       this.#v = vars.map((p) => tf.variable(tf.zerosLike(p), false));
     }
-    const h = { lr: this.lr, beta1: this.beta1, beta2: 0.999, eps: 1e-8, step: this.#t };
-    vars.forEach((p, i) => fusedAdamStep(p, grads[i], this.#m[i], this.#v[i], h));
+    const b1 = this.beta1, b2 = 0.999, c1 = 1 - b1 ** this.#t, c2 = 1 - b2 ** this.#t;
+    tf.tidy(() =>
+      vars.forEach((p, i) => {
+        const g = grads[i];
+        const m = tf.add(tf.mul(this.#m[i], b1), tf.mul(g, 1 - b1));
+        const v = tf.add(tf.mul(this.#v[i], b2), tf.mul(tf.square(g), 1 - b2));
+        this.#m[i].assign(m);
+        this.#v[i].assign(v);
+        const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(c2)), 1e-8);
+        p.assign(tf.sub(p, tf.div(tf.mul(m, this.lr / c1), denom)));
+      })
+    );
   }
   dispose(): void {
     tf.dispose([...this.#m, ...this.#v]);
   }
 }
 
-/** Milliseconds per D+G step (best of `steps` after a warm-up step). */
-async function stepMs(batch: number, steps: number, fused: boolean): Promise<number> {
+/**
+ * Milliseconds per D+G step (best of `steps` after a warm-up step), and the tfjs kernels and GPU
+ * dispatches of one more step.
+ */
+async function stepMs(
+  batch: number,
+  steps: number,
+  fused: boolean,
+): Promise<{ ms: number; kernels: number; dispatches: number }> {
   const rng = new Rng(3, "bench-webgpu-step");
   const { G, D } = makeNets(rng);
-  const optD = fused ? new FusedAdam(2e-4, 0.5) : new Adam(2e-4, 0.5);
-  const optG = fused ? new FusedAdam(2e-4, 0.5) : new Adam(2e-4, 0.5);
+  // lib/optim's Adam is the fused one on webgpu.
+  const optD = fused ? new Adam(2e-4, 0.5) : new OpsAdam(2e-4, 0.5);
+  const optG = fused ? new Adam(2e-4, 0.5) : new OpsAdam(2e-4, 0.5);
   const real = rng.rand([batch, 64, 64, 3], -1, 1) as tf.Tensor4D;
   const bce = (logits: tf.Tensor, label: number) =>
     tf.mean(tf.softplus(label ? tf.neg(logits) : logits));
@@ -245,21 +271,37 @@ async function stepMs(batch: number, steps: number, fused: boolean): Promise<num
     await step();
     best = Math.min(best, performance.now() - t0);
   }
+  const { kernels, dispatches } = await countOps(step);
   tf.dispose([real, ...G.vars, ...D.vars]);
   optD.dispose();
   optG.dispose();
-  return best;
+  return { ms: best, kernels, dispatches };
 }
 
-async function main(): Promise<void> {
+/**
+ * Reads the PyTorch anchor's output lines (`torch R=64 B=64 ms/step=12.4 img/s=5155`, from
+ * ../shared/anchors/torch_dcgan_bench.py run in the same command): batch → img/s at 64×64.
+ */
+export function parseTorchAnchor(text: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const line of text.split("\n")) {
+    const m = line.match(/^torch R=(\d+) B=(\d+) ms\/step=[\d.]+ img\/s=([\d.]+)/);
+    if (m && Number(m[1]) === 64) out.set(Number(m[2]), Number(m[3]));
+  }
+  return out;
+}
+
+/** Entry point; `args` as on the command line. */
+export async function main(args: string[] = Deno.args): Promise<void> {
   const { values } = parseArgs({
-    args: Deno.args,
+    args,
     options: {
       batch: { type: "string" },
       "step-batch": { type: "string" },
       reps: { type: "string", default: "3" },
       steps: { type: "string", default: "2" },
       only: { type: "string", default: "kernels,steps" },
+      torch: { type: "string" },
     },
   });
   if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
@@ -271,20 +313,29 @@ async function main(): Promise<void> {
     adapter: adapter.info.description || adapter.info.vendor,
     fallback: software,
   });
+  const torch = values.torch ? parseTorchAnchor(await Deno.readTextFile(values.torch)) : null;
   await tf.setBackend("webgpu");
   const parts = new Set(values.only.split(","));
   const reps = Number(values.reps);
   if (parts.has("kernels")) await benchKernels(Number(values.batch ?? (software ? 8 : 64)), reps);
-  if (parts.has("steps")) {
-    const batch = Number(values["step-batch"] ?? (software ? 2 : 64));
-    // Per image: D step = G fwd + D fwd+bwd on real and fake, G step = G and D fwd+bwd; a
-    // backward pass costs two forwards. Each net's forward is the five layers' convs.
-    const fwd = LAYERS.reduce((s, l) => s + layerFlops(l, 1), 0);
+  if (!parts.has("steps")) return;
+  const batches = (values["step-batch"] ?? (software ? "2" : "64,256")).split(",").map(Number);
+  // Per image: D step = G fwd + D fwd+bwd on real and fake, G step = G and D fwd+bwd; a
+  // backward pass costs two forwards. Each net's forward is the five layers' convs.
+  const fwd = LAYERS.reduce((s, l) => s + layerFlops(l, 1), 0);
+  for (const batch of batches) {
     const flops = batch * (4 * fwd + 9 * fwd);
-    for (const [variant, fused] of [["stock", false], ["ours", false], ["ours+fusedAdam", true]]) {
+    const variants: [string, boolean][] = [
+      ["stock", false],
+      ["ours", false],
+      ["ours+fusedAdam", true],
+    ];
+    for (const [variant, fused] of variants) {
       if (variant === "stock") unregisterWebgpuKernels();
       else registerWebgpuKernels();
-      const ms = await stepMs(batch, Number(values.steps), fused as boolean);
+      const { ms, kernels, dispatches } = await stepMs(batch, Number(values.steps), fused);
+      const imgPerSec = (batch * 1000) / ms;
+      const anchor = torch?.get(batch);
       emit({
         kind: "step",
         backend: "webgpu",
@@ -292,9 +343,13 @@ async function main(): Promise<void> {
         model: "dcgan64",
         batch,
         stepsPerSec: 1000 / ms,
-        imgPerSec: (batch * 1000) / ms,
+        imgPerSec,
         gflopsEffective: flops / ms / 1e6,
         msPerStep: ms,
+        kernelsPerStep: kernels,
+        dispatchesPerStep: dispatches,
+        usPerDispatch: (ms * 1000) / dispatches,
+        ...(anchor ? { torchImgPerSec: anchor, ratioToTorch: imgPerSec / anchor } : {}),
       });
     }
   }

@@ -4,8 +4,8 @@
  * `registerWebgpuKernels()` replaces the stock BatchMatMul, Conv2D, Conv2DBackpropInput and
  * Conv2DBackpropFilter with register-blocked (implicit) GEMMs from `gemm.ts`. Each replacement
  * handles float32 NHWC cases and hands anything else (NCHW, exotic broadcasting, huge dispatches)
- * to the stock kernel it replaced. `fusedAdamStep` updates a parameter and its Adam moments in one
- * dispatch.
+ * to the stock kernel it replaced. `fusedAdamStep` / `fusedRmspropStep` (used by lib/optim.ts)
+ * update a parameter and its optimizer state in one dispatch.
  *
  * @module
  */
@@ -17,7 +17,7 @@ import { batchMatMul } from "./matmul.ts";
 import { conv2d, conv2dBackpropFilter, conv2dBackpropInput } from "./conv.ts";
 import type { WebgpuBackend } from "./program.ts";
 
-export { type AdamHyper, fusedAdamStep } from "./adam.ts";
+export { type AdamHyper, fusedAdamStep, fusedRmspropStep, type RmspropHyper } from "./optim.ts";
 
 type Impl = (
   inputs: Record<string, tf.TensorInfo>,

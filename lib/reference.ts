@@ -1,0 +1,245 @@
+/**
+ * Committed reference results: `results/<paper>/reference/<quick|paper>/`, one per config family,
+ * made from a complete run with {@link promote}. A reference holds the run's manifest (seed,
+ * config, backend, versions, commit, host), its metrics, its top-level figures and its final epoch
+ * grid, plus a README.md saying how it was made. `deno task check <paper> [run]` (lib/compare.ts)
+ * compares a new run with it; {@link resultsTable} renders every reference as the README's results
+ * table.
+ *
+ *     deno task reference <run-dir>     copy a complete run into results/<paper>/reference/<kind>/
+ *     deno task reference --readme      rewrite the README's results table from the references
+ *
+ * @module
+ */
+import { basename, dirname, join, relative } from "node:path";
+import { runMain } from "./cli.ts";
+import { exists, UserError } from "./fsutil.ts";
+import { type Manifest, Run } from "./run.ts";
+import { referenceKind } from "./compare.ts";
+import { evaluateRun } from "./eval.ts";
+
+/** Where the references live: `<root>/<paper>/reference/<kind>/`. */
+export function referenceDir(root: string, paper: string, kind: "quick" | "paper"): string {
+  return join(root, paper, "reference", kind);
+}
+
+/** Extensions of the top-level run files a reference keeps (figures and numbers, no checkpoint). */
+const KEPT = [".png", ".svg", ".json", ".csv"];
+
+/** The files of a run that go into its reference, as paths relative to the run directory. */
+export async function referenceFiles(runDir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const e of Deno.readDir(runDir)) {
+    if (e.isFile && KEPT.some((x) => e.name.endsWith(x))) files.push(e.name);
+  }
+  // The last per-epoch grid: the state the paper's figures show.
+  const grids = join(runDir, "grids");
+  if (await exists(grids)) {
+    const epochs: string[] = [];
+    for await (const e of Deno.readDir(grids)) {
+      if (e.isFile && /^epoch_\d+\.png$/.test(e.name)) epochs.push(e.name);
+    }
+    epochs.sort();
+    if (epochs.length) files.push(join("grids", epochs.at(-1)!));
+  }
+  return files.sort();
+}
+
+/**
+ * Copies the complete run at `runDir` into `<root>/<paper>/reference/<kind>/`, replacing what was
+ * there in one rename (a stopped promotion leaves the old reference intact). Evaluates the run
+ * first when it has no metrics.json and its paper can be evaluated.
+ */
+export async function promote(runDir: string, root = "results"): Promise<string> {
+  const m = await Run.readManifest(runDir);
+  if (m.status !== "complete") {
+    throw new UserError(`${runDir} is not complete (status ${m.status}); finish it with --resume`);
+  }
+  if (!(await exists(join(runDir, "metrics.json")))) {
+    try {
+      await evaluateRun(runDir);
+    } catch (e) {
+      // Papers without classifier metrics (other datasets, toys) are kept with their own numbers.
+      if (!(e instanceof UserError)) throw e;
+      console.error(`[reference] no metrics.json: ${e.message}`);
+    }
+  }
+  const dest = referenceDir(root, m.paper, referenceKind(m));
+  const tmp = `${dest}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.mkdir(tmp, { recursive: true });
+  const files = await referenceFiles(runDir);
+  for (const f of files) {
+    await Deno.mkdir(join(tmp, dirname(f)), { recursive: true });
+    await Deno.copyFile(join(runDir, f), join(tmp, f));
+  }
+  await Deno.writeTextFile(join(tmp, "README.md"), referenceReadme(m, files));
+  const old = `${dest}.old-${crypto.randomUUID().slice(0, 8)}`;
+  if (await exists(dest)) await Deno.rename(dest, old);
+  await Deno.rename(tmp, dest);
+  if (await exists(old)) await Deno.remove(old, { recursive: true });
+  return dest;
+}
+
+/** How long a run trained, as "1 h 23 min" / "4 min" / "12 s". */
+export function formatDuration(seconds: number): string {
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  const min = Math.round(seconds / 60);
+  return min < 60 ? `${min} min` : `${Math.floor(min / 60)} h ${String(min % 60)} min`;
+}
+
+/** "wasm, 1 thread, AMD EPYC ×2 (linux)": what the run ran on. */
+export function hardwareLine(m: Manifest): string {
+  const b = m.backend as Manifest["backend"] & { threads?: number };
+  const parts = [b.name + (b.device ? ` (${b.device})` : "")];
+  if (b.threads !== undefined) parts.push(`${b.threads} thread${b.threads === 1 ? "" : "s"}`);
+  if (m.host) parts.push(`${m.host.cpu || m.host.arch} ×${m.host.cores} cores (${m.host.os})`);
+  return parts.join(", ");
+}
+
+function referenceReadme(m: Manifest, files: string[]): string {
+  const commit = m.git
+    ? `${m.git.commit}${m.git.dirty ? " (uncommitted changes)" : ""}`
+    : "unknown";
+  return [
+    `# Reference: ${m.paper}, ${referenceKind(m)} config`,
+    "",
+    "Re-run it and compare (byte-identical figures on the same backend and seed):",
+    "",
+    "```sh",
+    `${m.command.join(" ")} --seed ${m.seed} --backend ${m.backend.name}`,
+    `deno task check ${m.paper}`,
+    "```",
+    "",
+    `- run: \`${m.runId}\`, seed ${m.seed}, commit ${commit}`,
+    `- trained ${m.steps} steps / ${m.images} images in ${formatDuration(m.trainSeconds)}` +
+    (m.imgPerSec ? ` (${m.imgPerSec} img/s)` : ""),
+    `- on ${hardwareLine(m)}`,
+    `- Deno ${m.versions.deno}, tfjs ${m.versions.tfjs}`,
+    `- files: ${files.join(", ")}`,
+    "",
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The README's results table
+
+/** One row of the results table. */
+export interface ResultRow {
+  paper: string;
+  kind: "quick" | "paper";
+  dataset: string;
+  metrics: string;
+  time: string;
+  hardware: string;
+  commit: string;
+}
+
+/** The metrics a reader compares, from a reference's metrics.json (whatever the paper wrote). */
+export function metricsSummary(metrics: Record<string, unknown> | null): string {
+  if (!metrics) return "—";
+  const out: string[] = [];
+  const num = (x: unknown) => typeof x === "number" ? x : undefined;
+  const fid = num(metrics.fid);
+  if (fid !== undefined) out.push(`FD ${fid.toFixed(2)}`);
+  const is = metrics.is as { mean?: number } | undefined;
+  if (num(is?.mean) !== undefined) out.push(`IS ${is!.mean!.toFixed(2)}`);
+  const cov = metrics.coverage as { classesCovered?: number } | undefined;
+  if (num(cov?.classesCovered) !== undefined) out.push(`classes ${cov!.classesCovered}/10`);
+  const acc = num(metrics.labelAccuracy);
+  if (acc !== undefined) out.push(`label acc ${(100 * acc).toFixed(1)} %`);
+  // CycleGAN's own metrics (papers/cyclegan.ts writes them; no FD for a translation).
+  const accuracy = metrics.accuracy as { aToB?: number; ceiling?: number } | undefined;
+  if (num(accuracy?.aToB) !== undefined) {
+    out.push(
+      `class kept A→B ${accuracy!.aToB!.toFixed(3)} (ceiling ${accuracy!.ceiling?.toFixed(3)})`,
+    );
+  }
+  const psnr = num(metrics.cyclePsnrA);
+  if (psnr !== undefined) out.push(`A→B→A PSNR ${psnr.toFixed(1)} dB`);
+  return out.length ? out.join(", ") : "—";
+}
+
+/** Every committed reference under `root`, sorted by paper then kind. */
+export async function resultRows(root = "results"): Promise<ResultRow[]> {
+  const rows: ResultRow[] = [];
+  if (!(await exists(root))) return rows;
+  for await (const p of Deno.readDir(root)) {
+    if (!p.isDirectory) continue;
+    for (const kind of ["paper", "quick"] as const) {
+      const dir = referenceDir(root, p.name, kind);
+      if (!(await exists(join(dir, "manifest.json")))) continue;
+      const m = await Run.readManifest(dir);
+      const metricsPath = join(dir, "metrics.json");
+      const metrics = (await exists(metricsPath))
+        ? JSON.parse(await Deno.readTextFile(metricsPath))
+        : null;
+      const ds = m.dataset ? `${m.dataset.name} (${m.dataset.n.toLocaleString("en")})` : "—";
+      rows.push({
+        paper: m.paper,
+        kind,
+        dataset: ds,
+        metrics: metricsSummary(metrics),
+        time: `${formatDuration(m.trainSeconds)}, ${m.steps} steps`,
+        hardware: hardwareLine(m),
+        commit: m.git ? m.git.commit.slice(0, 8) : "unknown",
+      });
+    }
+  }
+  return rows.sort((a, b) => a.paper.localeCompare(b.paper) || a.kind.localeCompare(b.kind));
+}
+
+/** Markdown table of {@link resultRows}. */
+export function resultsTable(rows: ResultRow[]): string {
+  const head = [
+    "paper",
+    "config",
+    "dataset (images)",
+    "metrics",
+    "train time",
+    "hardware",
+    "commit",
+  ];
+  const cells = rows.map((r) => [
+    r.paper,
+    r.kind === "paper" ? "default" : "`--quick`",
+    r.dataset,
+    r.metrics,
+    r.time,
+    r.hardware,
+    `\`${r.commit}\``,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(widths[i])).join(" | ")} |`;
+  return [line(head), line(widths.map((w) => "-".repeat(w))), ...cells.map(line)].join("\n");
+}
+
+const BEGIN = "<!-- results:begin (generated by `deno task reference --readme`) -->";
+const END = "<!-- results:end -->";
+
+/** `readme` with the text between the results markers replaced by `table`. */
+export function withResultsTable(readme: string, table: string): string {
+  const a = readme.indexOf(BEGIN), b = readme.indexOf(END);
+  if (a < 0 || b < a) throw new UserError(`README.md lacks the markers ${BEGIN} … ${END}`);
+  return `${readme.slice(0, a + BEGIN.length)}\n\n${table}\n\n${readme.slice(b)}`;
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const [arg] = Deno.args;
+    if (arg === "--readme") {
+      const readme = await Deno.readTextFile("README.md");
+      // A plain write: the task may write README.md itself but not a temp file beside it.
+      await Deno.writeTextFile(
+        "README.md",
+        withResultsTable(readme, resultsTable(await resultRows())),
+      );
+      console.log("README.md: results table updated");
+      return;
+    }
+    if (!arg || Deno.args.length !== 1 || arg.startsWith("-")) {
+      throw new UserError("usage: deno task reference <run-dir> | --readme");
+    }
+    const dest = await promote(arg);
+    console.log(`${basename(arg)} → ${relative(".", dest)}`);
+  });
+}

@@ -106,7 +106,11 @@ function referenceReadme(m: Manifest, files: string[]): string {
     "Re-run it and compare (byte-identical figures on the same backend and seed):",
     "",
     "```sh",
-    `${m.command.join(" ")} --seed ${m.seed} --backend ${m.backend.name}`,
+    [
+      ...m.command,
+      ...(m.command.includes("--seed") ? [] : ["--seed", String(m.seed)]),
+      ...(m.command.includes("--backend") ? [] : ["--backend", m.backend.name]),
+    ].join(" "),
     `deno task check ${m.paper}`,
     "```",
     "",

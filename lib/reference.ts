@@ -17,6 +17,7 @@ import { exists, UserError } from "./fsutil.ts";
 import { type Manifest, Run } from "./run.ts";
 import { referenceKind } from "./compare.ts";
 import { evaluateRun } from "./eval.ts";
+import { type BackendName, selectBackend } from "./backend.ts";
 
 /** Where the references live: `<root>/<paper>/reference/<kind>/`. */
 export function referenceDir(root: string, paper: string, kind: "quick" | "paper"): string {
@@ -56,6 +57,8 @@ export async function promote(runDir: string, root = "results"): Promise<string>
     throw new UserError(`${runDir} is not complete (status ${m.status}); finish it with --resume`);
   }
   if (!(await exists(join(runDir, "metrics.json")))) {
+    // Metrics on the run's own backend, so a same-setup check can demand equal numbers.
+    await selectBackend(m.backend.name as BackendName);
     try {
       await evaluateRun(runDir);
     } catch (e) {

@@ -63,3 +63,52 @@ function registerHigherOrderGradients(): void {
   }
 }
 registerHigherOrderGradients();
+
+/**
+ * A correct MirrorPad gradient: tfjs 4.22's returns only the centre of dy and drops what the
+ * reflected borders contribute (so every reflection-padded conv, as in CycleGAN's generator, would
+ * train on wrong gradients). Here each padded axis folds its borders back onto the source rows they
+ * copy: "reflect" rows 1…b and n−1−a…n−2, "symmetric" rows 0…b−1 and n−a…n−1. Checked against
+ * finite differences in test/gradients_test.ts.
+ */
+function registerMirrorPadGradient(): void {
+  tf.registerGradient({
+    kernelName: "MirrorPad",
+    inputsToSave: ["x"],
+    gradFunc: (dy, saved, attrs) => {
+      const x = (saved as tf.Tensor[])[0];
+      const { paddings, mode } = attrs as unknown as {
+        paddings: [number, number][];
+        mode: "reflect" | "symmetric";
+      };
+      const off = mode === "reflect" ? 1 : 0;
+      return {
+        x: () => {
+          let g = dy as tf.Tensor;
+          paddings.forEach(([b, a], axis) => {
+            if (b === 0 && a === 0) return;
+            const n = x.shape[axis];
+            const part = (start: number, len: number) => {
+              const begin = g.shape.map(() => 0), size = g.shape.map(() => -1);
+              begin[axis] = start;
+              size[axis] = len;
+              return tf.slice(g, begin, size);
+            };
+            const at = (before: number, after: number) =>
+              g.shape.map((_, i) => (i === axis ? [before, after] : [0, 0]) as [number, number]);
+            let out = part(b, n);
+            if (b > 0) {
+              out = tf.add(out, tf.pad(tf.reverse(part(0, b), axis), at(off, n - b - off)));
+            }
+            if (a > 0) {
+              out = tf.add(out, tf.pad(tf.reverse(part(b + n, a), axis), at(n - a - off, off)));
+            }
+            g = out;
+          });
+          return g;
+        },
+      };
+    },
+  });
+}
+registerMirrorPadGradient();

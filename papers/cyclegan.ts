@@ -213,10 +213,10 @@ export function loadSizeFor(size: number): number {
 
 /**
  * Reflection padding of `p` pixels on each side of H and W (PyTorch's ReflectionPad2d): row −i is
- * row i, row H − 1 + i is row H − 1 − i. Built from slice, reverse and concat rather than
- * `tf.mirrorPad`, whose gradient in tfjs 4.22 only returns the centre of dy and drops the
- * reflected borders' contributions (measured against finite differences in
- * test/cyclegan_test.ts) — every padded conv of the generator would get wrong gradients.
+ * row i, row H − 1 + i is row H − 1 − i. Built from slice, reverse and concat because the stock
+ * `tf.mirrorPad` gradient in tfjs 4.22 drops the reflected borders' contributions (every padded
+ * conv of the generator would get wrong gradients). lib/tf.ts now registers a corrected one, but
+ * this path stays so that runs remain byte-identical to the committed references.
  */
 export function reflectPad(x: tf.Tensor4D, p: number): tf.Tensor4D {
   return tf.tidy(() => {

@@ -47,10 +47,18 @@ export interface CheckRow {
   pass: boolean;
 }
 
-/** Flattens numeric leaves of a JSON value into "a.b.c" → number. */
+/**
+ * Flattens numeric leaves of a JSON value into "a.b.c" → number. Arrays of numbers (histograms,
+ * per-class lists) are skipped — their entries are too noisy to compare one by one across backends;
+ * arrays of objects (tables such as toy2d's modes.json) are flattened by index.
+ */
 export function flattenNumbers(v: unknown, prefix = "", out: Map<string, number> = new Map()) {
   if (typeof v === "number") out.set(prefix, v);
-  else if (v && typeof v === "object" && !Array.isArray(v)) {
+  else if (Array.isArray(v)) {
+    v.forEach((x, i) => {
+      if (x && typeof x === "object") flattenNumbers(x, prefix ? `${prefix}.${i}` : String(i), out);
+    });
+  } else if (v && typeof v === "object") {
     for (const [k, x] of Object.entries(v)) flattenNumbers(x, prefix ? `${prefix}.${k}` : k, out);
   }
   return out;

@@ -26,7 +26,7 @@ import {
   sampleForEval,
   saveClassGrid,
 } from "../papers/cgan.ts";
-import { withoutSyncReads } from "./fixtures.ts";
+import { assertMatchesQuickReference, withoutSyncReads } from "./fixtures.ts";
 
 /**
  * The embedding's gradient is GatherV2's gradient, UnsortedSegmentSum, which tfjs-backend-wasm
@@ -308,4 +308,8 @@ Deno.test("labelAccuracy: per-class bookkeeping against a constant classifier", 
   assert.equal(seen.reduce((s, sh) => s + sh[0], 0), 70);
   for (const sh of seen) assert.deepEqual(sh.slice(1), [28, 28, 1]);
   G.dispose();
+});
+
+Deno.test("cgan --quick reproduces the committed reference: identical figures and metrics", async () => {
+  await assertMatchesQuickReference("cgan", runA);
 });

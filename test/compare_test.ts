@@ -44,8 +44,8 @@ Deno.test("compare: another backend is judged by metric tolerances", async () =>
 
 Deno.test("flattenNumbers keeps numeric leaves with dotted paths", () => {
   assert.deepEqual(
-    [...flattenNumbers({ a: 1, b: { c: 2, d: "x", e: [1] } })],
-    [["a", 1], ["b.c", 2]],
+    [...flattenNumbers({ a: 1, b: { c: 2, d: "x", e: [1] }, f: [{ g: 3 }] })],
+    [["a", 1], ["b.c", 2], ["f.0.g", 3]],
   );
 });
 

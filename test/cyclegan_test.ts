@@ -27,7 +27,7 @@ import {
   styleB,
   styleBTensor,
 } from "../papers/cyclegan.ts";
-import { withoutSyncReads } from "./fixtures.ts";
+import { assertMatchesQuickReference, withoutSyncReads } from "./fixtures.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "cyclegan_test_" });
 
@@ -472,4 +472,8 @@ Deno.test("sampleForEval translates test digits with the checkpointed G_A", asyn
   assert.deepEqual(Array.from(labels!), Array.from({ length: 10 }, (_, i) => mnist.labels![2 * i]));
   const again = (await sampleForEval(quick, 10)).images.dataSync();
   assert.deepEqual(Array.from(again), Array.from(images.dataSync()));
+});
+
+Deno.test("cyclegan --quick reproduces the committed reference: identical figures and metrics", async () => {
+  await assertMatchesQuickReference("cyclegan", quick);
 });

@@ -28,7 +28,7 @@ import {
   SPEC,
   trainStep,
 } from "../papers/dcgan.ts";
-import { withoutSyncReads } from "./fixtures.ts";
+import { assertMatchesQuickReference, withoutSyncReads } from "./fixtures.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "dcgan_test_" });
 const runA = join(tmp, "a");
@@ -342,4 +342,8 @@ Deno.test("dcgan64 without CelebA fails with a one-line hint", async () => {
       ]),
     /CelebA not found: .*img_align_celeba/,
   );
+});
+
+Deno.test("dcgan --quick reproduces the committed reference: identical figures and metrics", async () => {
+  await assertMatchesQuickReference("dcgan", runA);
 });

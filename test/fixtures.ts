@@ -59,3 +59,37 @@ export async function withoutSyncReads<T>(f: () => Promise<T>): Promise<T> {
     engine.makeTensor = makeTensor;
   }
 }
+
+/**
+ * Asserts that a quick run made by a test reproduces the committed quick reference of its paper
+ * (results/<paper>/reference/quick/): same backend, seed and config, so every reference figure
+ * must be byte-identical and every metric equal — on whatever machine the tests run. The run is
+ * evaluated first where the reference has classifier metrics and the run has none yet.
+ */
+export async function assertMatchesQuickReference(paper: string, runDir: string): Promise<void> {
+  const { compareRuns, formatTable } = await import("../lib/compare.ts");
+  const { evaluateRun } = await import("../lib/eval.ts");
+  const { exists } = await import("../lib/fsutil.ts");
+  const refDir = new URL(`../results/${paper}/reference/quick/`, import.meta.url).pathname;
+  if (!(await exists(`${refDir}manifest.json`))) {
+    throw new Error(`no committed quick reference for ${paper}: deno task reference <quick run>`);
+  }
+  if ((await exists(`${refDir}metrics.json`)) && !(await exists(`${runDir}/metrics.json`))) {
+    await evaluateRun(runDir);
+  }
+  const rows = await compareRuns(refDir, runDir);
+  const table = formatTable(rows);
+  if (!rows[0].tolerance.startsWith("identical")) {
+    throw new Error(`${runDir} is not the reference's setup (backend, seed, config):\n${table}`);
+  }
+  const failed = rows.filter((r) => !r.pass);
+  if (failed.length) {
+    throw new Error(
+      `${paper} --quick no longer reproduces results/${paper}/reference/quick ` +
+        `(regenerate it with deno task reference if the change is intended):\n${table}`,
+    );
+  }
+  if (!rows.some((r) => r.check.endsWith(".png"))) {
+    throw new Error(`no figures compared:\n${table}`);
+  }
+}

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { main } from "../papers/gan.ts";
 import { decodePng } from "../lib/image.ts";
-import { withoutSyncReads } from "./fixtures.ts";
+import { assertMatchesQuickReference, withoutSyncReads } from "./fixtures.ts";
 
 const BACKEND = "wasm";
 
@@ -196,4 +196,8 @@ Deno.test("wasm with 2 threads trains to the same bytes as 1 thread", async () =
     await Deno.readFile(join(dir, "grids/epoch_001.png")),
     await Deno.readFile(join(runA, "grids/epoch_001.png")),
   );
+});
+
+Deno.test("gan --quick reproduces the committed reference: identical figures and metrics", async () => {
+  await assertMatchesQuickReference("gan", runA);
 });

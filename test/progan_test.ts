@@ -25,7 +25,7 @@ import {
 } from "../papers/progan.ts";
 import { gradientPenalty } from "../lib/losses.ts";
 import { decodePng } from "../lib/image.ts";
-import { withoutSyncReads } from "./fixtures.ts";
+import { assertMatchesQuickReference, withoutSyncReads } from "./fixtures.ts";
 
 // Unit tests on the cpu backend (the quick runs below switch to wasm).
 await tf.setBackend("cpu");
@@ -255,4 +255,8 @@ Deno.test("progan rejects --epochs with a clear message", async () => {
     () => main(["--quick", "--epochs", "3", "--out", join(tmp, "x")]),
     /phases, not epochs/,
   );
+});
+
+Deno.test("progan --quick reproduces the committed reference: identical figures and metrics", async () => {
+  await assertMatchesQuickReference("progan", runA);
 });

@@ -20,7 +20,7 @@ import {
   sampleForEval,
   SPEC,
 } from "../papers/sngan.ts";
-import { withoutSyncReads } from "./fixtures.ts";
+import { assertMatchesQuickReference, withoutSyncReads } from "./fixtures.ts";
 
 const BACKEND = "wasm";
 await tf.setBackend("cpu"); // unit tests; main() selects wasm itself
@@ -132,4 +132,8 @@ Deno.test("sngan: an interrupted run resumed from its checkpoint (ũ, ṽ includ
   const a = JSON.parse(await Deno.readTextFile(join(runA, "manifest.json")));
   const b = JSON.parse(await Deno.readTextFile(join(runB, "manifest.json")));
   assert.deepEqual(b.extra.finalSigmas, a.extra.finalSigmas);
+});
+
+Deno.test("sngan --quick reproduces the committed reference: identical figures and metrics", async () => {
+  await assertMatchesQuickReference("sngan", runA);
 });

@@ -31,7 +31,7 @@ import {
   styleRanges,
   truncate,
 } from "../papers/stylegan2.ts";
-import { withoutSyncReads } from "./fixtures.ts";
+import { assertMatchesQuickReference, withoutSyncReads } from "./fixtures.ts";
 
 // Unit tests on the cpu backend (the quick runs below switch to wasm).
 await tf.setBackend("cpu");
@@ -413,4 +413,8 @@ Deno.test("stylegan2: an interrupted run resumes identically; sampleForEval", as
   assert.deepEqual(images.shape, [5, 32, 32, 1]);
   const again = (await sampleForEval(runA, 5)).images;
   assert.deepEqual(Array.from(again.dataSync()), Array.from(images.dataSync()));
+});
+
+Deno.test("stylegan2 --quick reproduces the committed reference: identical figures and metrics", async () => {
+  await assertMatchesQuickReference("stylegan2", runA);
 });

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Rng } from "../lib/random.ts";
 import { decodePng } from "../lib/image.ts";
 import { countModes, main, makeToy, METHODS, sampleToy, TOYS } from "../papers/toy2d.ts";
-import { withoutSyncReads } from "./fixtures.ts";
+import { assertMatchesQuickReference, withoutSyncReads } from "./fixtures.ts";
 
 const BACKEND = "wasm";
 
@@ -122,4 +122,8 @@ Deno.test("toy2d --quick: contour figures, overview, modes table consistent with
   for (const l of losses) {
     for (const v of Object.values(JSON.parse(l))) assert.ok(Number.isFinite(v));
   }
+});
+
+Deno.test("toy2d --quick reproduces the committed reference: identical figures and metrics", async () => {
+  await assertMatchesQuickReference("toy2d", join(tmp, "run"));
 });

@@ -12,7 +12,7 @@ import { decodePng } from "../lib/image.ts";
 import { DcganCritic, LayerNorm } from "../papers/wgan.ts";
 import { leakyRelu } from "../lib/nn.ts";
 import { main, sampleForEval } from "../papers/wgan_gp.ts";
-import { withoutSyncReads } from "./fixtures.ts";
+import { assertMatchesQuickReference, withoutSyncReads } from "./fixtures.ts";
 
 const BACKEND = "wasm";
 
@@ -190,4 +190,8 @@ Deno.test("wgan_gp: an interrupted run resumed (ε stream included) ends identic
   for (const f of ["losses.jsonl", "grids/epoch_001.png", "grids/epoch_002.png", "samples.png"]) {
     assert.deepEqual(await Deno.readFile(join(runB, f)), await Deno.readFile(join(runA, f)), f);
   }
+});
+
+Deno.test("wgan_gp --quick reproduces the committed reference: identical figures and metrics", async () => {
+  await assertMatchesQuickReference("wgan_gp", runA);
 });

@@ -20,7 +20,7 @@ import {
   sampleForEval,
 } from "../papers/wgan.ts";
 import { leakyRelu } from "../lib/nn.ts";
-import { withoutSyncReads } from "./fixtures.ts";
+import { assertMatchesQuickReference, withoutSyncReads } from "./fixtures.ts";
 
 const BACKEND = "wasm";
 await tf.setBackend("cpu"); // unit tests; main() selects wasm itself
@@ -197,4 +197,8 @@ Deno.test("wgan --dataset cifar10: the DCGAN nets take 3-channel 32×32 images",
   // Colour images: the grid's red and green planes differ (a gray grid repeats one plane).
   const real = decodePng(await Deno.readFile(join(out, "real.png")));
   assert.ok(real.data.some((v, i) => i % 3 === 0 && v !== real.data[i + 1]));
+});
+
+Deno.test("wgan --quick reproduces the committed reference: identical figures and metrics", async () => {
+  await assertMatchesQuickReference("wgan", runA);
 });

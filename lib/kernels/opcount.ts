@@ -11,6 +11,8 @@ import { tf } from "../tf.ts";
 /** Kernel calls and GPU dispatches made while `f` ran. */
 export interface OpCount {
   kernels: number;
+  /** Kernel calls by kernel name, most frequent first. */
+  byKernel: Record<string, number>;
   /** 0 off WebGPU. */
   dispatches: number;
 }
@@ -20,8 +22,11 @@ export async function countOps<T>(f: () => Promise<T> | T): Promise<OpCount & { 
   const engine = tf.engine() as unknown as { runKernelFunc: (...a: unknown[]) => unknown };
   const runKernelFunc = engine.runKernelFunc;
   let kernels = 0, dispatches = 0;
+  const names: Record<string, number> = {};
   engine.runKernelFunc = function (this: unknown, ...a: unknown[]) {
     kernels++;
+    const name = (a[0] as { kernelName?: string })?.kernelName ?? "(custom)";
+    names[name] = (names[name] ?? 0) + 1;
     return runKernelFunc.apply(this, a);
   };
   const encoder = (globalThis as { GPUComputePassEncoder?: { prototype: GPUComputePassEncoder } })
@@ -35,7 +40,8 @@ export async function countOps<T>(f: () => Promise<T> | T): Promise<OpCount & { 
   }
   try {
     const result = await f();
-    return { kernels, dispatches, result };
+    const byKernel = Object.fromEntries(Object.entries(names).sort((x, y) => y[1] - x[1]));
+    return { kernels, byKernel, dispatches, result };
   } finally {
     engine.runKernelFunc = runKernelFunc;
     if (encoder && dispatch) encoder.dispatchWorkgroups = dispatch;

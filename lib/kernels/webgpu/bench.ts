@@ -17,7 +17,7 @@
  *   kernels, and with ours plus lib/optim's fused Adam — per batch of `--step-batch`. With
  *   `--torch FILE` (the output of ../shared/anchors/torch_dcgan_bench.py for the same batches, run
  *   in the same command on the same GPU) each step record also has `torchImgPerSec` and
- *   `ratioToTorch`. On a lent GPU, with a kit from ../shared/gpu/prepare.sh:
+ *   `ratioToTorch`; then `{kind:"ops", kernelsByName}`: which tfjs kernels one step runs. On a lent GPU, with a kit from ../shared/gpu/prepare.sh:
  *
  *       for b in 64 256; do python3 torch_dcgan_bench.py $b; done > torch.txt &&
  *         bash .gpu/run.sh bench.js --torch torch.txt
@@ -243,7 +243,7 @@ async function stepMs(
   batch: number,
   steps: number,
   fused: boolean,
-): Promise<{ ms: number; kernels: number; dispatches: number }> {
+): Promise<{ ms: number; kernels: number; dispatches: number; byKernel: Record<string, number> }> {
   const rng = new Rng(3, "bench-webgpu-step");
   const { G, D } = makeNets(rng);
   // lib/optim's Adam is the fused one on webgpu.
@@ -271,11 +271,11 @@ async function stepMs(
     await step();
     best = Math.min(best, performance.now() - t0);
   }
-  const { kernels, dispatches } = await countOps(step);
+  const { kernels, dispatches, byKernel } = await countOps(step);
   tf.dispose([real, ...G.vars, ...D.vars]);
   optD.dispose();
   optG.dispose();
-  return { ms: best, kernels, dispatches };
+  return { ms: best, kernels, dispatches, byKernel };
 }
 
 /**
@@ -333,7 +333,11 @@ export async function main(args: string[] = Deno.args): Promise<void> {
     for (const [variant, fused] of variants) {
       if (variant === "stock") unregisterWebgpuKernels();
       else registerWebgpuKernels();
-      const { ms, kernels, dispatches } = await stepMs(batch, Number(values.steps), fused);
+      const { ms, kernels, dispatches, byKernel } = await stepMs(
+        batch,
+        Number(values.steps),
+        fused,
+      );
       const imgPerSec = (batch * 1000) / ms;
       const anchor = torch?.get(batch);
       emit({
@@ -351,6 +355,7 @@ export async function main(args: string[] = Deno.args): Promise<void> {
         usPerDispatch: (ms * 1000) / dispatches,
         ...(anchor ? { torchImgPerSec: anchor, ratioToTorch: imgPerSec / anchor } : {}),
       });
+      if (fused) emit({ kind: "ops", variant, model: "dcgan64", batch, kernelsByName: byKernel });
     }
   }
 }

@@ -27,11 +27,17 @@ export function referenceDir(root: string, paper: string, kind: "quick" | "paper
 /** Extensions of the top-level run files a reference keeps (figures and numbers, no checkpoint). */
 const KEPT = [".png", ".svg", ".json", ".csv"];
 
+/** Top-level figures left out: the animation and strip of every epoch grid (large, and redundant
+ * with the final grid that is kept). */
+const SKIPPED = ["progress.png", "epoch_series.png"];
+
 /** The files of a run that go into its reference, as paths relative to the run directory. */
 export async function referenceFiles(runDir: string): Promise<string[]> {
   const files: string[] = [];
   for await (const e of Deno.readDir(runDir)) {
-    if (e.isFile && KEPT.some((x) => e.name.endsWith(x))) files.push(e.name);
+    if (e.isFile && KEPT.some((x) => e.name.endsWith(x)) && !SKIPPED.includes(e.name)) {
+      files.push(e.name);
+    }
   }
   // The last per-epoch grid: the state the paper's figures show.
   const grids = join(runDir, "grids");
@@ -166,6 +172,23 @@ export function metricsSummary(metrics: Record<string, unknown> | null): string 
   return out.length ? out.join(", ") : "—";
 }
 
+/** A row of toy2d's modes.json. */
+interface ModesRow {
+  toy: string;
+  method: string;
+  recovered: number;
+  modes: number;
+}
+
+/** "modes recovered 8gaussians: gan 1/8, wgan 0/8; …" from toy2d's table. */
+export function modesSummary(rows: ModesRow[]): string {
+  const byToy = new Map<string, string[]>();
+  for (const r of rows) {
+    byToy.set(r.toy, [...(byToy.get(r.toy) ?? []), `${r.method} ${r.recovered}/${r.modes}`]);
+  }
+  return "modes recovered " + [...byToy].map(([t, xs]) => `${t}: ${xs.join(", ")}`).join("; ");
+}
+
 /** Every committed reference under `root`, sorted by paper then kind. */
 export async function resultRows(root = "results"): Promise<ResultRow[]> {
   const rows: ResultRow[] = [];
@@ -180,12 +203,16 @@ export async function resultRows(root = "results"): Promise<ResultRow[]> {
       const metrics = (await exists(metricsPath))
         ? JSON.parse(await Deno.readTextFile(metricsPath))
         : null;
+      const modesPath = join(dir, "modes.json"); // toy2d's table
+      const modes = (await exists(modesPath))
+        ? JSON.parse(await Deno.readTextFile(modesPath)) as ModesRow[]
+        : null;
       const ds = m.dataset ? `${m.dataset.name} (${m.dataset.n.toLocaleString("en")})` : "—";
       rows.push({
         paper: m.paper,
         kind,
         dataset: ds,
-        metrics: metricsSummary(metrics),
+        metrics: modes ? modesSummary(modes) : metricsSummary(metrics),
         time: `${formatDuration(m.trainSeconds)}, ${m.steps} steps`,
         hardware: hardwareLine(m),
         commit: m.git ? m.git.commit.slice(0, 8) : "unknown",

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import {
   formatDuration,
   metricsSummary,
+  modesSummary,
   promote,
   referenceFiles,
   resultRows,
@@ -18,7 +19,14 @@ async function fakeRun(dir: string, m: Partial<Manifest>, metrics: unknown) {
   await Deno.mkdir(join(dir, "checkpoint"), { recursive: true });
   await Deno.writeTextFile(join(dir, "manifest.json"), JSON.stringify(fakeManifest(m)));
   await Deno.writeTextFile(join(dir, "metrics.json"), JSON.stringify(metrics));
-  for (const f of ["real.png", "losses.svg", "grids/epoch_001.png", "grids/epoch_002.png"]) {
+  const figures = [
+    "real.png",
+    "losses.svg",
+    "progress.png",
+    "grids/epoch_001.png",
+    "grids/epoch_002.png",
+  ];
+  for (const f of figures) {
     await Deno.writeFile(join(dir, f), new TextEncoder().encode(f));
   }
   await Deno.writeTextFile(join(dir, "checkpoint", "model.json"), "{}");
@@ -101,6 +109,14 @@ Deno.test("results table: one row per reference, metrics summarized, README mark
     "class kept A→B 0.880 (ceiling 0.971), A→B→A PSNR 17.6 dB",
   );
   assert.equal(metricsSummary(null), "—");
+  assert.equal(
+    modesSummary([
+      { toy: "8gaussians", method: "gan", recovered: 1, modes: 8 },
+      { toy: "8gaussians", method: "wgan-gp", recovered: 7, modes: 8 },
+      { toy: "25gaussians", method: "gan", recovered: 20, modes: 25 },
+    ]),
+    "modes recovered 8gaussians: gan 1/8, wgan-gp 7/8; 25gaussians: gan 20/25",
+  );
   assert.deepEqual([5, 90, 4000].map(formatDuration), ["5 s", "2 min", "1 h 7 min"]);
 });
 

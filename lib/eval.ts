@@ -339,7 +339,61 @@ export async function evaluateRun(
 
 const USAGE =
   "usage: deno task eval <run-dir> [--n N] [--backend auto|wasm|cpu|webgpu|tensorflow] " +
-  "[--inception MODEL_DIR [--data-dir DIR]]";
+  "[--inception MODEL_DIR [--data-dir DIR]] | deno task eval --samples FILE.f32 [--labels FILE.i32] " +
+  "[--dataset mnist|fashion-mnist]";
+
+/** Reads a binary file of 4-byte numbers, or a clear UserError. */
+async function readBinary(path: string, what: string): Promise<Uint8Array> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new UserError(`cannot read ${what} ${path}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (bytes.byteLength % 4 !== 0) throw new UserError(`${path}: size is not a multiple of 4 bytes`);
+  return bytes;
+}
+
+/**
+ * Scores samples made elsewhere (the PyTorch side-by-side scripts in papers/pytorch/): a raw
+ * little-endian float32 file of N×28×28 values in [-1, 1], optionally int32 labels (one per
+ * sample) for the label accuracy. Writes `<samples>.metrics.json` and prints the summary.
+ */
+export async function evaluateSampleFile(
+  samplesPath: string,
+  opts: { dataset: string; labels?: string; backend: string },
+): Promise<Metrics> {
+  const dataset = checkClassifierName(opts.dataset);
+  const bytes = await readBinary(samplesPath, "samples");
+  const images = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  let labels: Int32Array | undefined;
+  if (opts.labels !== undefined) {
+    const lb = await readBinary(opts.labels, "labels");
+    labels = new Int32Array(lb.buffer, lb.byteOffset, lb.byteLength / 4);
+  }
+  if (!(BACKENDS as readonly string[]).includes(opts.backend)) {
+    throw new UserError(
+      `unknown backend "${opts.backend}" (expected one of ${BACKENDS.join(", ")})`,
+    );
+  }
+  const choice = await selectBackend(opts.backend as BackendName);
+  console.error(`[eval] backend ${choice.name}: ${choice.reason}`);
+  const m = await evaluateSamples(images, { dataset, labels });
+  const out = samplesPath.replace(/\.f32$/, "") + ".metrics.json";
+  await writeFileAtomic(
+    out,
+    JSON.stringify({ samples: samplesPath, date: new Date().toISOString(), ...m }, null, 2) + "\n",
+  );
+  console.log(
+    `${samplesPath}: fid ${m.fid.toFixed(3)}  is ${m.is.mean.toFixed(3)} ± ${
+      m.is.std.toFixed(3)
+    }  ` +
+      `classes ${m.coverage.classesCovered}/10` +
+      (m.labelAccuracy === undefined ? "" : `  label acc ${(100 * m.labelAccuracy).toFixed(2)}%`) +
+      `  → ${out}`,
+  );
+  return m;
+}
 
 /** CLI entry: parses flags, picks a backend, evaluates, prints a one-line summary. */
 export async function main(argv: string[]): Promise<void> {
@@ -352,6 +406,9 @@ export async function main(argv: string[]): Promise<void> {
         backend: { type: "string" },
         inception: { type: "string" },
         "data-dir": { type: "string" },
+        samples: { type: "string" },
+        labels: { type: "string" },
+        dataset: { type: "string" },
         help: { type: "boolean" },
       },
       allowPositionals: true,
@@ -363,6 +420,15 @@ export async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parsed;
   if (values.help) {
     console.log(USAGE);
+    return;
+  }
+  if (values.samples !== undefined) {
+    if (positionals.length) throw new UserError(`give a run dir or --samples, not both (${USAGE})`);
+    await evaluateSampleFile(values.samples, {
+      dataset: values.dataset ?? "mnist",
+      labels: values.labels,
+      backend: values.backend ?? "auto",
+    });
     return;
   }
   if (positionals.length !== 1) throw new UserError(USAGE);

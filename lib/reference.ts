@@ -66,7 +66,8 @@ export async function promote(runDir: string, root = "results"): Promise<string>
     // Metrics on the run's own backend, so a same-setup check can demand equal numbers.
     await selectBackend(m.backend.name as BackendName);
     try {
-      await evaluateRun(runDir);
+      // 2,000 samples suffice to pin a smoke config's numbers and keep its check quick in CI.
+      await evaluateRun(runDir, { n: referenceKind(m) === "quick" ? 2000 : 10000 });
     } catch (e) {
       // Papers without classifier metrics (other datasets, toys) are kept with their own numbers.
       if (!(e instanceof UserError)) throw e;

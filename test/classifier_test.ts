@@ -8,7 +8,7 @@ import { FASHION_MNIST_DIR, type ImageDataset, loadDataset, toTensor } from "../
 import { isDir } from "../lib/data/types.ts";
 import { type Classifier, FEATURE_DIM, loadClassifier } from "../lib/classifier.ts";
 import { meanCov } from "../lib/metrics.ts";
-import { evaluateRun, evaluateSamples, findSampler } from "../lib/eval.ts";
+import { evaluateRun, evaluateSampleFile, evaluateSamples, findSampler } from "../lib/eval.ts";
 import { trainClassifier } from "../data/train_classifier.ts";
 
 // wasm: the real-data checks push 10,000-image sets through the classifier several times.
@@ -249,4 +249,34 @@ Deno.test("eval CLI: --inception without a model directory fails with one clear 
     err,
     /^error: no \/nonexistent\/inception\/model.json: --inception expects a TensorFlow.js/,
   );
+});
+
+Deno.test("evaluateSampleFile: raw float32 samples and int32 labels from another implementation", async () => {
+  const tmp = await Deno.makeTempDir();
+  const n = 500;
+  const ds = await loadDataset("mnist", { split: "test", limit: n });
+  // Real digits written as the PyTorch scripts write samples: little-endian float32 in [-1, 1].
+  const x = Float32Array.from(ds.pixels, (p) => p / 127.5 - 1);
+  await Deno.writeFile(join(tmp, "s.f32"), new Uint8Array(x.buffer));
+  await Deno.writeFile(join(tmp, "l.i32"), new Uint8Array(Int32Array.from(ds.labels!).buffer));
+  const m = await evaluateSampleFile(join(tmp, "s.f32"), {
+    dataset: "mnist",
+    labels: join(tmp, "l.i32"),
+    backend: "wasm",
+  });
+  assert.equal(m.n, n);
+  assert.ok(m.labelAccuracy! > 0.95, `real digits, true labels: ${m.labelAccuracy}`);
+  assert.equal(m.coverage.classesCovered, 10);
+  const saved = JSON.parse(await Deno.readTextFile(join(tmp, "s.metrics.json")));
+  assert.equal(saved.fid, m.fid);
+  await Deno.writeFile(join(tmp, "bad.f32"), new Uint8Array(7));
+  await assert.rejects(
+    () => evaluateSampleFile(join(tmp, "bad.f32"), { dataset: "mnist", backend: "wasm" }),
+    /not a multiple of 4 bytes/,
+  );
+  await assert.rejects(
+    () => evaluateSampleFile(join(tmp, "none.f32"), { dataset: "mnist", backend: "wasm" }),
+    /cannot read samples/,
+  );
+  await Deno.remove(tmp, { recursive: true });
 });

@@ -75,7 +75,8 @@ export async function assertMatchesQuickReference(paper: string, runDir: string)
     throw new Error(`no committed quick reference for ${paper}: deno task reference <quick run>`);
   }
   if ((await exists(`${refDir}metrics.json`)) && !(await exists(`${runDir}/metrics.json`))) {
-    await evaluateRun(runDir);
+    const { n } = JSON.parse(await Deno.readTextFile(`${refDir}metrics.json`));
+    await evaluateRun(runDir, { n });
   }
   const rows = await compareRuns(refDir, runDir);
   const table = formatTable(rows);

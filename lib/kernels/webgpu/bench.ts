@@ -14,7 +14,7 @@
  * - `{kind:"step", backend:"webgpu", variant, model, batch, stepsPerSec, imgPerSec,
  *   gflopsEffective, msPerStep, kernelsPerStep, dispatchesPerStep, usPerDispatch}` for a D+G step
  *   (forward, backward, Adam on both nets) with the stock kernels and op-by-op Adam, with our
- *   kernels, and with ours plus lib/optim's fused Adam — per batch of `--step-batch`. With
+ *   kernels, and with ours plus lib/optim's fused Adam and the fused batch norm — per batch of `--step-batch`. With
  *   `--torch FILE` (the output of ../shared/anchors/torch_dcgan_bench.py for the same batches, run
  *   in the same command on the same GPU) each step record also has `torchImgPerSec` and
  *   `ratioToTorch`; then `{kind:"ops", kernelsByName}`: which tfjs kernels one step runs. On a lent GPU, with a kit from ../shared/gpu/prepare.sh:
@@ -35,6 +35,7 @@ import { Rng } from "../../random.ts";
 import { Adam } from "../../optim.ts";
 import { registerWebgpuKernels, unregisterWebgpuKernels } from "./mod.ts";
 import { countOps } from "../opcount.ts";
+import { fusedBatchNormTrain } from "./batchnorm.ts";
 
 const emit = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 
@@ -148,8 +149,16 @@ interface Net {
   apply(x: tf.Tensor4D): tf.Tensor4D;
 }
 
+/** Whether {@link batchNorm} uses our fused kernels (lib/kernels/webgpu/batchnorm.ts). */
+let fuseBatchNorm = false;
+
 /** Training-mode batch norm over N, H, W with learned scale and offset. */
 function batchNorm(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable): tf.Tensor4D {
+  if (fuseBatchNorm) {
+    const r = fusedBatchNormTrain(x, gamma, beta, 1e-5);
+    tf.dispose([r.mean, r.variance]);
+    return r.y as tf.Tensor4D;
+  }
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
   return tf.batchNorm4d(
     x,
@@ -244,6 +253,7 @@ async function stepMs(
   steps: number,
   fused: boolean,
 ): Promise<{ ms: number; kernels: number; dispatches: number; byKernel: Record<string, number> }> {
+  fuseBatchNorm = fused;
   const rng = new Rng(3, "bench-webgpu-step");
   const { G, D } = makeNets(rng);
   // lib/optim's Adam is the fused one on webgpu.
@@ -328,7 +338,7 @@ export async function main(args: string[] = Deno.args): Promise<void> {
     const variants: [string, boolean][] = [
       ["stock", false],
       ["ours", false],
-      ["ours+fusedAdam", true],
+      ["ours+fusedAdam+BN", true],
     ];
     for (const [variant, fused] of variants) {
       if (variant === "stock") unregisterWebgpuKernels();

@@ -190,6 +190,28 @@ export function modesSummary(rows: ModesRow[]): string {
   return "modes recovered " + [...byToy].map(([t, xs]) => `${t}: ${xs.join(", ")}`).join("; ");
 }
 
+/** The theory figures' headline numbers: the 1-D fit and the two KL fits (papers/toys.ts). */
+export function toysSummary(
+  gaussian: { target: { mean: number; std: number }; generated: { mean: number; std: number } },
+  kl: { forward_kl_fit: { kl: number }; reverse_kl_fit: { kl: number } } | null,
+): string {
+  const out: string[] = [];
+  if (gaussian) {
+    const { target: t, generated: g } = gaussian;
+    out.push(
+      `1-D fit N(${g.mean.toFixed(2)}, ${g.std.toFixed(2)}²) for N(${t.mean}, ${t.std}²)`,
+    );
+  }
+  if (kl) {
+    out.push(
+      `KL(p‖q) fit ${kl.forward_kl_fit.kl.toFixed(3)}, KL(q‖p) fit ${
+        kl.reverse_kl_fit.kl.toFixed(3)
+      }`,
+    );
+  }
+  return out.join(", ");
+}
+
 /** Every committed reference under `root`, sorted by paper then kind. */
 export async function resultRows(root = "results"): Promise<ResultRow[]> {
   const rows: ResultRow[] = [];
@@ -204,16 +226,23 @@ export async function resultRows(root = "results"): Promise<ResultRow[]> {
       const metrics = (await exists(metricsPath))
         ? JSON.parse(await Deno.readTextFile(metricsPath))
         : null;
-      const modesPath = join(dir, "modes.json"); // toy2d's table
-      const modes = (await exists(modesPath))
-        ? JSON.parse(await Deno.readTextFile(modesPath)) as ModesRow[]
-        : null;
+      const readIf = async (name: string) =>
+        (await exists(join(dir, name)))
+          ? JSON.parse(await Deno.readTextFile(join(dir, name)))
+          : null;
+      const modes = await readIf("modes.json") as ModesRow[] | null; // toy2d's table
+      const gaussian = await readIf("gaussian.json"), kl = await readIf("kl.json"); // toys
+      const summary = modes
+        ? modesSummary(modes)
+        : gaussian || kl
+        ? toysSummary(gaussian, kl)
+        : metricsSummary(metrics);
       const ds = m.dataset ? `${m.dataset.name} (${m.dataset.n.toLocaleString("en")})` : "—";
       rows.push({
         paper: m.paper,
         kind,
         dataset: ds,
-        metrics: modes ? modesSummary(modes) : metricsSummary(metrics),
+        metrics: summary,
         time: `${formatDuration(m.trainSeconds)}, ${m.steps} steps`,
         hardware: hardwareLine(m),
         commit: m.git ? m.git.commit.slice(0, 8) : "unknown",

@@ -22,7 +22,8 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { tf } from "../lib/tf.ts";
 import { Rng } from "../lib/random.ts";
-import { UserError, writeFileAtomic } from "../lib/fsutil.ts";
+import { exists, UserError, writeFileAtomic } from "../lib/fsutil.ts";
+import { Run } from "../lib/run.ts";
 import { Linear, normalInit } from "../lib/nn.ts";
 import { Adam, minimize } from "../lib/optim.ts";
 import { discriminatorMinimax, generatorNonSaturating } from "../lib/losses.ts";
@@ -46,6 +47,8 @@ export type FigureName = typeof FIGURES[number];
 /** Parsed command line of the toys script. */
 export interface ToyOptions {
   out: string;
+  /** quick|paper-<figures>-seed<N>-cpu, recorded in the manifest. */
+  runId: string;
   seed: number;
   quick: boolean;
   figures: FigureName[];
@@ -57,7 +60,7 @@ const HELP = `usage: deno run --allow-read --allow-write --allow-env papers/toys
 The GAN theory figures (Goodfellow 2014 Fig. 1, a 1-D Gaussian fit, forward vs reverse KL,
 the xy minimax game, JS vs Wasserstein). Writes SVG plots plus JSON/CSV numbers.
 
-  --out DIR      output directory (default results/toys)
+  --out DIR      output directory (default results/toys/<quick|paper>-<figures>-seed<N>-cpu)
   --seed N       random seed (default 0)
   --quick        fewer training steps (finishes in seconds; for tests)
   --only NAME    one figure: ${FIGURES.join(", ")}
@@ -110,10 +113,15 @@ export function parseToyArgs(args: string[]): ToyOptions {
     }
     figures = [values.only as FigureName];
   }
+  const quick = values.quick ?? false;
+  // Named like the other papers' runs (results/<paper>/<run-id>), so references and checks work.
+  const which = figures.length === FIGURES.length ? "all" : figures.join("+");
+  const runId = `${quick ? "quick" : "paper"}-${which}-seed${seed}-cpu`;
   return {
-    out: values.out ?? join("results", "toys"),
+    out: values.out ?? join("results", "toys", runId),
+    runId,
     seed,
-    quick: values.quick ?? false,
+    quick,
     figures,
     help: values.help ?? false,
   };
@@ -127,6 +135,23 @@ export async function main(args: string[]): Promise<void> {
     return;
   }
   await tf.setBackend("cpu");
+  // A manifest like every paper's (config, seed, versions, commit), so the figures can be cited,
+  // committed as a reference and checked. Each figure rewrites its files, so a rerun into the same
+  // directory replaces the previous toys run.
+  if ((await exists(join(opts.out, "manifest.json"))) && (await isToysRun(opts.out))) {
+    await Deno.remove(join(opts.out, "manifest.json"));
+  }
+  const manifestRun = await Run.open({
+    paper: "toys",
+    runId: opts.runId,
+    dir: opts.out,
+    config: { quick: opts.quick, figures: opts.figures },
+    seed: opts.seed,
+    backend: { name: "cpu", reason: "the toys are tiny: always cpu", device: "", kernels: [] },
+    dataset: null,
+    resume: false,
+  });
+  const started = performance.now();
   const run: Record<FigureName, () => Promise<void>> = {
     "gan-fig1": () => ganFigure1(opts),
     "gaussian": () => gaussianFit(opts),
@@ -138,6 +163,16 @@ export async function main(args: string[]): Promise<void> {
     const t0 = performance.now();
     await run[name]();
     log(name, `done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  manifestRun.manifest.trainSeconds = (performance.now() - started) / 1000;
+  await manifestRun.finish();
+}
+
+async function isToysRun(dir: string): Promise<boolean> {
+  try {
+    return (await Run.readManifest(dir)).paper === "toys";
+  } catch {
+    return false;
   }
 }
 

@@ -8,6 +8,7 @@ import {
   referenceFiles,
   resultRows,
   resultsTable,
+  toysSummary,
   withResultsTable,
 } from "../lib/reference.ts";
 import { compareRuns, formatTable } from "../lib/compare.ts";
@@ -109,6 +110,13 @@ Deno.test("results table: one row per reference, metrics summarized, README mark
     "class kept A→B 0.880 (ceiling 0.971), A→B→A PSNR 17.6 dB",
   );
   assert.equal(metricsSummary(null), "—");
+  assert.equal(
+    toysSummary(
+      { target: { mean: 4, std: 1.25 }, generated: { mean: 4.07298, std: 1.17 } },
+      { forward_kl_fit: { kl: 0.597125 }, reverse_kl_fit: { kl: 0.509536 } },
+    ),
+    "1-D fit N(4.07, 1.17²) for N(4, 1.25²), KL(p‖q) fit 0.597, KL(q‖p) fit 0.510",
+  );
   assert.equal(
     modesSummary([
       { toy: "8gaussians", method: "gan", recovered: 1, modes: 8 },

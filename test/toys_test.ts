@@ -270,7 +270,11 @@ Deno.test("kde of a normal sample is close to the normal density", () => {
 
 Deno.test("parseToyArgs: defaults, --only, and one-line UserErrors", () => {
   const d = parseToyArgs([]);
-  assert.equal(d.out, join("results", "toys"));
+  assert.equal(d.out, join("results", "toys", "paper-all-seed0-cpu"));
+  assert.equal(
+    parseToyArgs(["--quick", "--only", "kl", "--seed", "2"]).runId,
+    "quick-kl-seed2-cpu",
+  );
   assert.equal(d.seed, 0);
   assert.equal(d.quick, false);
   assert.equal(d.figures.length, 5);
@@ -300,6 +304,14 @@ Deno.test("the script exits with status 2 and one line on stderr for an unknown 
 
 Deno.test("two --quick runs with the same seed write identical JSON; another seed differs", async () => {
   const first = await quickRun();
+  const m = JSON.parse(await Deno.readTextFile(join(first, "manifest.json")));
+  assert.equal(m.paper, "toys");
+  assert.equal(m.status, "complete");
+  assert.equal(m.runId, "quick-all-seed0-cpu");
+  assert.deepEqual(m.config.figures, ["gan-fig1", "gaussian", "kl", "minimax", "js-w1"]);
+  assert.ok(m.trainSeconds > 0);
+  // Rerunning into the same directory replaces the toys run (no --fresh needed).
+  await quiet(["--quick", "--only", "minimax", "--out", first]);
   const second = await Deno.makeTempDir({ prefix: "toys_test_" });
   await quiet(["--quick", "--out", second]);
   for (const f of ["gan_fig1.json", "gaussian.json", "kl.json", "minimax.json", "js_w1.json"]) {

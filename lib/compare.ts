@@ -103,7 +103,8 @@ export async function compareRuns(refDir: string, runDir: string): Promise<Check
   });
   const files = await listFiles(refDir);
   if (sameSetup) {
-    for (const name of files.filter((f) => f.endsWith(".png"))) {
+    // Figures and tables are deterministic per backend and seed: byte for byte.
+    for (const name of files.filter((f) => /\.(png|svg|csv)$/.test(f))) {
       const a = await Deno.readFile(join(refDir, name));
       const path = join(runDir, name);
       const b = (await exists(path)) ? await Deno.readFile(path) : null;

@@ -243,7 +243,7 @@ export async function resultRows(root = "results"): Promise<ResultRow[]> {
         kind,
         dataset: ds,
         metrics: summary,
-        time: `${formatDuration(m.trainSeconds)}, ${m.steps} steps`,
+        time: `${formatDuration(m.trainSeconds)}${m.steps ? `, ${m.steps} steps` : ""}`,
         hardware: hardwareLine(m),
         commit: m.git ? m.git.commit.slice(0, 8) : "unknown",
       });

@@ -90,7 +90,7 @@ export async function assertMatchesQuickReference(paper: string, runDir: string)
         `(regenerate it with deno task reference if the change is intended):\n${table}`,
     );
   }
-  if (!rows.some((r) => r.check.endsWith(".png"))) {
+  if (!rows.some((r) => /\.(png|svg)$/.test(r.check))) {
     throw new Error(`no figures compared:\n${table}`);
   }
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { Rng } from "../lib/random.ts";
 import { UserError } from "../lib/fsutil.ts";
 import { jsDivergence, kde, klDivergence, main, parseToyArgs, w1Distance } from "../papers/toys.ts";
+import { assertMatchesQuickReference } from "./fixtures.ts";
 
 const gaussianPdf = (x: number, m: number, s: number): number =>
   Math.exp(-0.5 * ((x - m) / s) ** 2) / (s * Math.sqrt(2 * Math.PI));
@@ -328,4 +329,11 @@ Deno.test("two --quick runs with the same seed write identical JSON; another see
     await Deno.readTextFile(join(first, "kl.json")),
   );
   for (const dir of [first, second, third]) await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("toys --quick reproduces the committed reference: identical figures and numbers", async () => {
+  const out = await Deno.makeTempDir({ prefix: "toys_test_" });
+  await quiet(["--quick", "--out", out]);
+  await assertMatchesQuickReference("toys", out);
+  await Deno.remove(out, { recursive: true });
 });

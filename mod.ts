@@ -27,9 +27,20 @@ export * from "./lib/fsutil.ts";
 export * from "./lib/figures.ts";
 export * from "./lib/metrics.ts";
 export * from "./lib/classifier.ts";
-export { evaluateRun, evaluateSamples, type Metrics, writeMetrics } from "./lib/eval.ts";
+export {
+  evaluateRun,
+  evaluateSampleFile,
+  evaluateSamples,
+  type Metrics,
+  type RunMetrics,
+  writeMetrics,
+} from "./lib/eval.ts";
+export * from "./lib/inception.ts";
 export * from "./lib/report.ts";
 export * from "./lib/cite.ts";
 export * from "./lib/compare.ts";
+export * from "./lib/reference.ts";
+export { comparisonMarkdown, writeComparison } from "./lib/comparison.ts";
+export * from "./lib/kernels/opcount.ts";
 export * from "./lib/spectral_norm.ts";
 export * from "./lib/equalized.ts";

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { runMain } from "./cli.ts";
 import { UserError, writeFileAtomic } from "./fsutil.ts";
 import { Run } from "./run.ts";
-import { formatDuration, hardwareLine } from "./reference.ts";
+import { hardwareLine, humanDuration } from "./reference.ts";
 
 interface Side {
   name: string;
@@ -52,7 +52,7 @@ export function comparisonMarkdown(
       m.is.std.toFixed(2)
     } | ${m.coverage.classesCovered}/10 (${m.coverage.normalizedEntropy.toFixed(3)}) | ${
       m.labelAccuracy === undefined ? "—" : `${(100 * m.labelAccuracy).toFixed(1)} %`
-    } | ${formatDuration(s.seconds)} (${Math.round(s.imgPerSec)} img/s) | ${s.where} |`;
+    } | ${humanDuration(s.seconds)} (${Math.round(s.imgPerSec)} img/s) | ${s.where} |`;
   };
   return [
     `# ${paper}: this suite vs the PyTorch reference`,

@@ -90,8 +90,8 @@ export async function promote(runDir: string, root = "results"): Promise<string>
   return dest;
 }
 
-/** How long a run trained, as "1 h 23 min" / "4 min" / "12 s". */
-export function formatDuration(seconds: number): string {
+/** How long a run trained, for tables: "1 h 23 min" / "4 min" / "12 s" (Progress uses the compact run.ts formatDuration). */
+export function humanDuration(seconds: number): string {
   if (seconds < 60) return `${Math.round(seconds)} s`;
   const min = Math.round(seconds / 60);
   return min < 60 ? `${min} min` : `${Math.floor(min / 60)} h ${String(min % 60)} min`;
@@ -125,7 +125,7 @@ function referenceReadme(m: Manifest, files: string[]): string {
     "```",
     "",
     `- run: \`${m.runId}\`, seed ${m.seed}, commit ${commit}`,
-    `- trained ${m.steps} steps / ${m.images} images in ${formatDuration(m.trainSeconds)}` +
+    `- trained ${m.steps} steps / ${m.images} images in ${humanDuration(m.trainSeconds)}` +
     (m.imgPerSec ? ` (${m.imgPerSec} img/s)` : ""),
     `- on ${hardwareLine(m)}`,
     `- Deno ${m.versions.deno}, tfjs ${m.versions.tfjs}`,
@@ -243,7 +243,7 @@ export async function resultRows(root = "results"): Promise<ResultRow[]> {
         kind,
         dataset: ds,
         metrics: summary,
-        time: `${formatDuration(m.trainSeconds)}${m.steps ? `, ${m.steps} steps` : ""}`,
+        time: `${humanDuration(m.trainSeconds)}${m.steps ? `, ${m.steps} steps` : ""}`,
         hardware: hardwareLine(m),
         commit: m.git ? m.git.commit.slice(0, 8) : "unknown",
       });

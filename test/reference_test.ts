@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  formatDuration,
+  humanDuration,
   metricsSummary,
   modesSummary,
   promote,
@@ -125,7 +125,7 @@ Deno.test("results table: one row per reference, metrics summarized, README mark
     ]),
     "modes recovered 8gaussians: gan 1/8, wgan-gp 7/8; 25gaussians: gan 20/25",
   );
-  assert.deepEqual([5, 90, 4000].map(formatDuration), ["5 s", "2 min", "1 h 7 min"]);
+  assert.deepEqual([5, 90, 4000].map(humanDuration), ["5 s", "2 min", "1 h 7 min"]);
 });
 
 Deno.test("README's results table matches the committed references", async () => {

@@ -90,7 +90,10 @@ export async function promote(runDir: string, root = "results"): Promise<string>
   return dest;
 }
 
-/** How long a run trained, for tables: "1 h 23 min" / "4 min" / "12 s" (Progress uses the compact run.ts formatDuration). */
+/**
+ * How long a run trained, for tables: "1 h 23 min" / "4 min" / "12 s" (progress lines use the
+ * compact `formatDuration` of lib/run.ts).
+ */
 export function humanDuration(seconds: number): string {
   if (seconds < 60) return `${Math.round(seconds)} s`;
   const min = Math.round(seconds / 60);

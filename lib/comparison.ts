@@ -3,7 +3,7 @@
  * one run of the PyTorch script in papers/pytorch/ with the same hyperparameters and epochs, both
  * scored by the same metrics (`deno task eval`).
  *
- *     deno task comparison <our-run-dir> <pytorch-out-dir>
+ *     deno task comparison <our-run-dir> <pytorch-out-dir> [more pytorch-out-dirs, e.g. other seeds]
  *
  * The PyTorch directory holds what papers/pytorch/common.py writes (run.json, samples.f32) plus
  * samples.metrics.json from `deno task eval --samples`.
@@ -39,11 +39,11 @@ async function readJson(path: string, hint: string): Promise<Record<string, unkn
   }
 }
 
-/** Renders COMPARISON.md for `paper` from our side and the PyTorch side. */
+/** Renders COMPARISON.md for `paper` from our side and the PyTorch runs (one row each). */
 export function comparisonMarkdown(
   paper: string,
   ours: Side,
-  torch: Side,
+  torch: Side[],
   notes: string[],
 ): string {
   const row = (s: Side) => {
@@ -65,13 +65,13 @@ export function comparisonMarkdown(
     "| implementation | epochs | FD ↓ | IS ↑ | classes | label acc | train time | where |",
     "| --- | --- | --- | --- | --- | --- | --- | --- |",
     row(ours),
-    row(torch),
+    ...torch.map(row),
     "",
     "Reproduce:",
     "",
     "```sh",
     ours.command,
-    torch.command,
+    ...torch.map((t) => t.command),
     "```",
     "",
     ...notes.map((n) => `- ${n}`),
@@ -79,29 +79,48 @@ export function comparisonMarkdown(
   ].join("\n");
 }
 
-/** Reads both sides and writes `results/<paper>/COMPARISON.md`; returns its path. */
+/** Reads our run and the PyTorch runs and writes `results/<paper>/COMPARISON.md`; returns its path. */
 export async function writeComparison(
   ourDir: string,
-  torchDir: string,
+  torchDirs: string | string[],
   root = "results",
 ): Promise<string> {
+  const dirs = typeof torchDirs === "string" ? [torchDirs] : torchDirs;
   const m = await Run.readManifest(ourDir);
   const ourMetrics = await readJson(join(ourDir, "metrics.json"), `deno task eval ${ourDir}`);
-  const info = await readJson(join(torchDir, "run.json"), "run papers/pytorch/<paper>.py first");
-  const torchMetrics = await readJson(
-    join(torchDir, "samples.metrics.json"),
-    `deno task eval --samples ${join(torchDir, "samples.f32")}`,
-  );
-  if (info.paper !== m.paper) {
-    throw new UserError(`${torchDir} is a ${info.paper} run, ${ourDir} a ${m.paper} run`);
-  }
   const cfg = m.config as { epochs?: number };
-  if (cfg.epochs !== info.epochs) {
-    throw new UserError(`epochs differ: ours ${cfg.epochs}, PyTorch ${info.epochs}`);
+  const torch: Side[] = [];
+  const seeds: number[] = [];
+  let version = "";
+  for (const torchDir of dirs) {
+    const info = await readJson(join(torchDir, "run.json"), "run papers/pytorch/<paper>.py first");
+    const torchMetrics = await readJson(
+      join(torchDir, "samples.metrics.json"),
+      `deno task eval --samples ${join(torchDir, "samples.f32")}`,
+    );
+    if (info.paper !== m.paper) {
+      throw new UserError(`${torchDir} is a ${info.paper} run, ${ourDir} a ${m.paper} run`);
+    }
+    if (cfg.epochs !== info.epochs) {
+      throw new UserError(`epochs differ: ours ${cfg.epochs}, PyTorch ${info.epochs}`);
+    }
+    const labels = m.paper === "cgan" ? ` --labels ${join(torchDir, "labels.i32")}` : "";
+    seeds.push(info.seed as number);
+    version = `PyTorch ${info.torch} (python ${info.python})`;
+    torch.push({
+      name: `PyTorch ${info.torch}, seed ${info.seed}`,
+      epochs: info.epochs as number,
+      seconds: info.trainSeconds as number,
+      imgPerSec: info.imgPerSec as number,
+      metrics: torchMetrics as unknown as Side["metrics"],
+      where: `CPU, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${info.machine}`,
+      command: `python3 papers/pytorch/${m.paper}.py --epochs ${info.epochs} --seed ${info.seed} ` +
+        `--threads ${info.threads} --out ${torchDir} && deno task eval --samples ` +
+        `${join(torchDir, "samples.f32")}${labels}`,
+    });
   }
-  const labels = m.paper === "cgan" ? ` --labels ${join(torchDir, "labels.i32")}` : "";
   const ours: Side = {
-    name: "ganrepro (Deno + tfjs)",
+    name: `ganrepro (Deno + tfjs), seed ${m.seed}`,
     epochs: cfg.epochs!,
     seconds: m.trainSeconds,
     imgPerSec: m.imgPerSec ?? 0,
@@ -109,26 +128,16 @@ export async function writeComparison(
     where: `${hardwareLine(m)}, commit ${m.git?.commit.slice(0, 8) ?? "unknown"}`,
     command: `${m.command.join(" ")} && deno task eval ${ourDir}`,
   };
-  const torch: Side = {
-    name: `PyTorch ${info.torch}`,
-    epochs: info.epochs as number,
-    seconds: info.trainSeconds as number,
-    imgPerSec: info.imgPerSec as number,
-    metrics: torchMetrics as unknown as Side["metrics"],
-    where: `CPU, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${info.machine}`,
-    command: `python3 papers/pytorch/${m.paper}.py --epochs ${info.epochs} --seed ${info.seed} ` +
-      `--threads ${info.threads} --out ${torchDir} && deno task eval --samples ` +
-      `${join(torchDir, "samples.f32")}${labels}`,
-  };
   const notes = [
-    `Our seed ${m.seed}, PyTorch seed ${info.seed}: different random streams, so the two runs are` +
-    " two draws of the same experiment, not the same numbers; GAN metrics vary from seed to seed.",
+    "Our random streams differ from PyTorch's, so equal seeds do not give equal numbers: each row " +
+    "is one draw of the same experiment" +
+    (seeds.length > 1 ? ", and the PyTorch rows show the seed-to-seed spread." : "."),
     `Default schedule: ${m.paper === "gan" || m.paper === "cgan" ? 200 : "?"} epochs. ` +
     (cfg.epochs === 200
       ? "This is the full schedule."
       : `This comparison is at ${cfg.epochs} epochs (the full schedule is hours of CPU on each side).`),
-    `Both sides on the same machine, one CPU thread each where stated; PyTorch ${info.torch} ` +
-    `(python ${info.python}), Deno ${m.versions.deno}, tfjs ${m.versions.tfjs}.`,
+    `All rows on the same machine, one CPU thread each where stated; ${version}, ` +
+    `Deno ${m.versions.deno}, tfjs ${m.versions.tfjs}.`,
   ];
   const path = join(root, m.paper, "COMPARISON.md");
   await writeFileAtomic(path, comparisonMarkdown(m.paper, ours, torch, notes));
@@ -137,10 +146,10 @@ export async function writeComparison(
 
 if (import.meta.main) {
   await runMain(async () => {
-    const [ourDir, torchDir] = Deno.args;
-    if (!ourDir || !torchDir || Deno.args.length !== 2) {
-      throw new UserError("usage: deno task comparison <our-run-dir> <pytorch-out-dir>");
+    const [ourDir, ...torchDirs] = Deno.args;
+    if (!ourDir || torchDirs.length === 0) {
+      throw new UserError("usage: deno task comparison <our-run-dir> <pytorch-out-dir>...");
     }
-    console.log(`wrote ${await writeComparison(ourDir, torchDir)}`);
+    console.log(`wrote ${await writeComparison(ourDir, torchDirs)}`);
   });
 }

@@ -45,11 +45,11 @@ Deno.test("COMPARISON.md: both sides' metrics, times and the commands that made 
   const md = await Deno.readTextFile(path);
   assert.match(
     md,
-    /\| ganrepro \(Deno \+ tfjs\) \| 10 \| 12\.35 \| 8\.50 ± 0\.10 \| 10\/10 \(0\.990\) \| 90\.1 % \| 13 min \(796 img\/s\)/,
+    /\| ganrepro \(Deno \+ tfjs\), seed 0 \| 10 \| 12\.35 \| 8\.50 ± 0\.10 \| 10\/10 \(0\.990\) \| 90\.1 % \| 13 min \(796 img\/s\)/,
   );
   assert.match(
     md,
-    /\| PyTorch 2\.13\.0\+cpu \| 10 \| 10\.50 \| .* \| 95\.0 % \| 7 min \(1496 img\/s\) \| CPU, 1 thread, x86_64 \|/,
+    /\| PyTorch 2\.13\.0\+cpu, seed 0 \| 10 \| 10\.50 \| .* \| 95\.0 % \| 7 min \(1496 img\/s\) \| CPU, 1 thread, x86_64 \|/,
   );
   assert.match(md, /deno task reproduce cgan --epochs 10 && deno task eval /);
   assert.match(
@@ -57,6 +57,14 @@ Deno.test("COMPARISON.md: both sides' metrics, times and the commands that made 
     /python3 papers\/pytorch\/cgan\.py --epochs 10 --seed 0 --threads 1 .*--labels .*labels\.i32/,
   );
   assert.match(md, /at 10 epochs/);
+  // More PyTorch seeds: one row each, and the note says they show the spread.
+  const torch1 = join(tmp, "torch1");
+  await Deno.mkdir(torch1);
+  await Deno.writeTextFile(join(torch1, "run.json"), JSON.stringify({ ...info, seed: 1 }));
+  await Deno.writeTextFile(join(torch1, "samples.metrics.json"), JSON.stringify(metrics(9.75)));
+  const two = await Deno.readTextFile(await writeComparison(ours, [torch, torch1], root));
+  assert.match(two, /\| PyTorch 2\.13\.0\+cpu, seed 1 \| 10 \| 9\.75 \|/);
+  assert.match(two, /seed-to-seed spread/);
   // Different schedules are not compared.
   await Deno.writeTextFile(join(torch, "run.json"), JSON.stringify({ ...info, epochs: 20 }));
   await assert.rejects(

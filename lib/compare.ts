@@ -13,7 +13,7 @@
  */
 import { join } from "node:path";
 import { runMain } from "./cli.ts";
-import { exists, UserError } from "./fsutil.ts";
+import { exists, readJsonFile, UserError } from "./fsutil.ts";
 import { latestRun } from "./cite.ts";
 import { Run } from "./run.ts";
 
@@ -68,12 +68,8 @@ function toleranceFor(path: string): Tolerance {
   return TOLERANCES[path.split(".").at(-1)!] ?? DEFAULT_TOLERANCE;
 }
 
-async function readJson(path: string): Promise<unknown> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path));
-  } catch {
-    throw new UserError(`cannot read ${path} (run \`deno task eval\` on the run first?)`);
-  }
+function readJson(path: string): Promise<unknown> {
+  return readJsonFile(path, "run `deno task eval` on the run first?");
 }
 
 /** Files under `dir`, as sorted relative paths. */

@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { runMain } from "./cli.ts";
-import { UserError, writeFileAtomic } from "./fsutil.ts";
+import { readJsonFile, UserError, writeFileAtomic } from "./fsutil.ts";
 import { Run } from "./run.ts";
 import { hardwareLine, humanDuration } from "./reference.ts";
 
@@ -32,11 +32,7 @@ interface Side {
 }
 
 async function readJson(path: string, hint: string): Promise<Record<string, unknown>> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path));
-  } catch {
-    throw new UserError(`cannot read ${path} (${hint})`);
-  }
+  return await readJsonFile(path, hint) as Record<string, unknown>;
 }
 
 /** Renders COMPARISON.md for `paper` from our side and the PyTorch runs (one row each). */

@@ -28,7 +28,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { tf } from "./tf.ts";
 import { exists, UserError, writeFileAtomic } from "./fsutil.ts";
-import { type BackendName, BACKENDS, selectBackend } from "./backend.ts";
+import { type BackendName, selectBackend } from "./backend.ts";
 import { runMain } from "./cli.ts";
 import {
   checkModelDir,
@@ -354,6 +354,12 @@ async function readBinary(path: string, what: string): Promise<Uint8Array> {
   return bytes;
 }
 
+/** Starts the backend `name` and says which (selectBackend rejects unknown names in one line). */
+async function useBackend(name: string): Promise<void> {
+  const choice = await selectBackend(name as BackendName);
+  console.error(`[eval] backend ${choice.name}: ${choice.reason}`);
+}
+
 /**
  * Scores samples made elsewhere (the PyTorch side-by-side scripts in papers/pytorch/): a raw
  * little-endian float32 file of N×28×28 values in [-1, 1], optionally int32 labels (one per
@@ -371,13 +377,7 @@ export async function evaluateSampleFile(
     const lb = await readBinary(opts.labels, "labels");
     labels = new Int32Array(lb.buffer, lb.byteOffset, lb.byteLength / 4);
   }
-  if (!(BACKENDS as readonly string[]).includes(opts.backend)) {
-    throw new UserError(
-      `unknown backend "${opts.backend}" (expected one of ${BACKENDS.join(", ")})`,
-    );
-  }
-  const choice = await selectBackend(opts.backend as BackendName);
-  console.error(`[eval] backend ${choice.name}: ${choice.reason}`);
+  await useBackend(opts.backend);
   const m = await evaluateSamples(images, { dataset, labels });
   const out = samplesPath.replace(/\.f32$/, "") + ".metrics.json";
   await writeFileAtomic(
@@ -437,12 +437,7 @@ export async function main(argv: string[]): Promise<void> {
     throw new UserError(`--n expects an integer ≥ 10, got "${values.n}"`);
   }
   if (values.inception !== undefined) await checkModelDir(values.inception);
-  const backend = values.backend ?? "auto";
-  if (!(BACKENDS as readonly string[]).includes(backend)) {
-    throw new UserError(`unknown backend "${backend}" (expected one of ${BACKENDS.join(", ")})`);
-  }
-  const choice = await selectBackend(backend as BackendName);
-  console.error(`[eval] backend ${choice.name}: ${choice.reason}`);
+  await useBackend(values.backend ?? "auto");
   const inception = values.inception === undefined
     ? undefined
     : await loadFeatureExtractor(values.inception);

@@ -39,6 +39,15 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Parses a JSON file; a missing or broken one is a {@link UserError} that ends with `hint`. */
+export async function readJsonFile(path: string, hint: string): Promise<unknown> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    throw new UserError(`cannot read ${path} (${hint})`);
+  }
+}
+
 /** An error whose message is meant for the user as-is: the CLI prints it on one line and exits 1. */
 export class UserError extends Error {
   constructor(message: string) {

@@ -225,14 +225,11 @@ export async function resultRows(root = "results"): Promise<ResultRow[]> {
       const dir = referenceDir(root, p.name, kind);
       if (!(await exists(join(dir, "manifest.json")))) continue;
       const m = await Run.readManifest(dir);
-      const metricsPath = join(dir, "metrics.json");
-      const metrics = (await exists(metricsPath))
-        ? JSON.parse(await Deno.readTextFile(metricsPath))
-        : null;
       const readIf = async (name: string) =>
         (await exists(join(dir, name)))
           ? JSON.parse(await Deno.readTextFile(join(dir, name)))
           : null;
+      const metrics = await readIf("metrics.json");
       const modes = await readIf("modes.json") as ModesRow[] | null; // toy2d's table
       const gaussian = await readIf("gaussian.json"), kl = await readIf("kl.json"); // toys
       const summary = modes

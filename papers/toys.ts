@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { tf } from "../lib/tf.ts";
 import { Rng } from "../lib/random.ts";
-import { exists, UserError, writeFileAtomic } from "../lib/fsutil.ts";
+import { UserError, writeFileAtomic } from "../lib/fsutil.ts";
 import { Run } from "../lib/run.ts";
 import { Linear, normalInit } from "../lib/nn.ts";
 import { Adam, minimize } from "../lib/optim.ts";
@@ -138,9 +138,7 @@ export async function main(args: string[]): Promise<void> {
   // A manifest like every paper's (config, seed, versions, commit), so the figures can be cited,
   // committed as a reference and checked. Each figure rewrites its files, so a rerun into the same
   // directory replaces the previous toys run.
-  if ((await exists(join(opts.out, "manifest.json"))) && (await isToysRun(opts.out))) {
-    await Deno.remove(join(opts.out, "manifest.json"));
-  }
+  if (await isToysRun(opts.out)) await Deno.remove(join(opts.out, "manifest.json"));
   const manifestRun = await Run.open({
     paper: "toys",
     runId: opts.runId,

@@ -10,6 +10,7 @@ import { type Classifier, FEATURE_DIM, loadClassifier } from "../lib/classifier.
 import { meanCov } from "../lib/metrics.ts";
 import { evaluateRun, evaluateSampleFile, evaluateSamples, findSampler } from "../lib/eval.ts";
 import { trainClassifier } from "../data/train_classifier.ts";
+import { writeFakePaper } from "./fixtures.ts";
 
 // wasm: the real-data checks push 10,000-image sets through the classifier several times.
 await selectBackend("wasm");
@@ -180,18 +181,7 @@ Deno.test("evaluateSamples: 64×64 samples are compared with the test set resize
 Deno.test("evaluateRun: samples through the paper's sampleForEval and writes metrics.json", async () => {
   const root = await Deno.makeTempDir();
   const papers = join(root, "papers");
-  await Deno.mkdir(papers);
-  const dataMod = new URL("../lib/data/mod.ts", import.meta.url).href;
-  await Deno.writeTextFile(
-    join(papers, "fake.ts"),
-    `import { loadDataset, toTensor } from "${dataMod}";
-export async function sampleForEval(runDir: string, n: number) {
-  const ds = await loadDataset("mnist", { split: "test", limit: n });
-  const idx = Int32Array.from({ length: n }, (_, i) => i);
-  return { images: toTensor(ds, idx), labels: ds.labels!.slice(0, n) };
-}
-`,
-  );
+  await writeFakePaper(papers, true);
   await Deno.writeTextFile(join(papers, "nosampler.ts"), "export const x = 1;\n");
   const run = join(root, "run");
   await Deno.mkdir(run);

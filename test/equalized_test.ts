@@ -22,15 +22,9 @@ import {
 } from "../lib/equalized.ts";
 import { Module } from "../lib/nn.ts";
 import { r1Penalty } from "../lib/losses.ts";
+import { assertClose } from "./fixtures.ts";
 
 await tf.setBackend("cpu");
-
-function assertClose(actual: number, expected: number, tol: number, what = ""): void {
-  assert.ok(
-    Math.abs(actual - expected) <= tol,
-    `${what} expected ${expected}, got ${actual} (|diff| ${Math.abs(actual - expected)} > ${tol})`,
-  );
-}
 
 function assertAllClose(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what = ""): void {
   assert.equal(a.length, b.length, `${what} length`);

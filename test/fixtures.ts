@@ -1,6 +1,21 @@
 /** Shared test fixtures. */
+import assert from "node:assert/strict";
 import type { Manifest } from "../lib/run.ts";
 import { tf } from "../lib/tf.ts";
+
+/** Asserts |actual − expected| ≤ tol, naming both and the difference when it fails. */
+export function assertClose(actual: number, expected: number, tol: number, what = ""): void {
+  assert.ok(
+    Math.abs(actual - expected) <= tol,
+    `${what} expected ${expected}, got ${actual} (|diff| ${Math.abs(actual - expected)} > ${tol})`,
+  );
+}
+
+/** Largest elementwise |a − b| of two same-shaped tensors (read synchronously: cpu tests). */
+export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  assert.deepEqual(a.shape, b.shape);
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+}
 
 /** A complete run manifest with plausible values; `over` replaces fields. */
 export function fakeManifest(over: Partial<Manifest> = {}): Manifest {
@@ -93,4 +108,24 @@ export async function assertMatchesQuickReference(paper: string, runDir: string)
   if (!rows.some((r) => /\.(png|svg)$/.test(r.check))) {
     throw new Error(`no figures compared:\n${table}`);
   }
+}
+
+/**
+ * Writes `<papersDir>/fake.ts`, a stand-in paper script whose `sampleForEval(runDir, n)` returns
+ * the first n MNIST test digits (real data) and, with `labels`, their true labels.
+ */
+export async function writeFakePaper(papersDir: string, labels: boolean): Promise<void> {
+  await Deno.mkdir(papersDir, { recursive: true });
+  const dataMod = new URL("../lib/data/mod.ts", import.meta.url).href;
+  const extra = labels ? ", labels: ds.labels!.slice(0, n)" : "";
+  await Deno.writeTextFile(
+    `${papersDir}/fake.ts`,
+    `import { loadDataset, toTensor } from "${dataMod}";
+export async function sampleForEval(runDir: string, n: number) {
+  const ds = await loadDataset("mnist", { split: "test", limit: n });
+  const idx = Int32Array.from({ length: n }, (_, i) => i);
+  return { images: toTensor(ds, idx)${extra} };
+}
+`,
+  );
 }

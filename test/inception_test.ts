@@ -10,6 +10,7 @@ import { tf } from "../lib/tf.ts";
 import { Rng } from "../lib/random.ts";
 import { inceptionFid, loadFeatureExtractor, preprocess } from "../lib/inception.ts";
 import { loadDataset } from "../lib/data/mod.ts";
+import { writeFakePaper } from "./fixtures.ts";
 
 await tf.setBackend("cpu");
 const SIZE = 8, CI = 3, K = 4;
@@ -212,18 +213,8 @@ Deno.test("evaluateRun --inception: FID next to the classifier metrics; datasets
   const { evaluateRun } = await import("../lib/eval.ts");
   const root = join(tmp, "results", "fake");
   const papers = join(tmp, "papers");
-  await Deno.mkdir(papers, { recursive: true });
-  const dataMod = new URL("../lib/data/mod.ts", import.meta.url).href;
   // Samples: the first n MNIST test digits, i.e. the real data itself.
-  await Deno.writeTextFile(
-    join(papers, "fake.ts"),
-    `import { loadDataset, toTensor } from "${dataMod}";
-export async function sampleForEval(runDir: string, n: number) {
-  const ds = await loadDataset("mnist", { split: "test", limit: n });
-  return { images: toTensor(ds, Int32Array.from({ length: n }, (_, i) => i)) };
-}
-`,
-  );
+  await writeFakePaper(papers, false);
   const run = join(root, "run");
   await Deno.mkdir(run, { recursive: true });
   const writeManifest = (dataset: string) =>

@@ -22,19 +22,13 @@ import {
   lsgan,
   r1Penalty,
 } from "../lib/losses.ts";
+import { assertClose } from "./fixtures.ts";
 
 await tf.setBackend("cpu");
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 const value = (t: tf.Tensor): number => t.dataSync()[0];
-
-function assertClose(actual: number, expected: number, tol: number, what = ""): void {
-  assert.ok(
-    Math.abs(actual - expected) <= tol,
-    `${what} expected ${expected}, got ${actual} (|diff| ${Math.abs(actual - expected)} > ${tol})`,
-  );
-}
 
 const LOGITS = [-2, 0, 3, 0.5, -0.7];
 const TARGETS = [1, 0, 1, 0, 1];

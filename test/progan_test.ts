@@ -25,22 +25,15 @@ import {
 } from "../papers/progan.ts";
 import { gradientPenalty } from "../lib/losses.ts";
 import { decodePng } from "../lib/image.ts";
-import { assertMatchesQuickReference, withoutSyncReads } from "./fixtures.ts";
+import {
+  assertClose,
+  assertMatchesQuickReference,
+  maxAbsDiff,
+  withoutSyncReads,
+} from "./fixtures.ts";
 
 // Unit tests on the cpu backend (the quick runs below switch to wasm).
 await tf.setBackend("cpu");
-
-function assertClose(actual: number, expected: number, tol: number, what = ""): void {
-  assert.ok(
-    Math.abs(actual - expected) <= tol,
-    `${what} expected ${expected}, got ${actual} (|diff| ${Math.abs(actual - expected)} > ${tol})`,
-  );
-}
-
-function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
-  assert.deepEqual(a.shape, b.shape);
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
-}
 
 /** A tiny network config for the unit tests. */
 const TINY: ProGanConfig = {

@@ -9,17 +9,10 @@ import { fileURLToPath } from "node:url";
 import { Rng } from "../lib/random.ts";
 import { UserError } from "../lib/fsutil.ts";
 import { jsDivergence, kde, klDivergence, main, parseToyArgs, w1Distance } from "../papers/toys.ts";
-import { assertMatchesQuickReference } from "./fixtures.ts";
+import { assertClose, assertMatchesQuickReference } from "./fixtures.ts";
 
 const gaussianPdf = (x: number, m: number, s: number): number =>
   Math.exp(-0.5 * ((x - m) / s) ** 2) / (s * Math.sqrt(2 * Math.PI));
-
-function assertClose(actual: number, expected: number, tol: number, what = ""): void {
-  assert.ok(
-    Math.abs(actual - expected) <= tol,
-    `${what} expected ${expected}, got ${actual} (|diff| ${Math.abs(actual - expected)} > ${tol})`,
-  );
-}
 
 /** Runs `main` quietly (the minimax table goes to stdout, progress to stderr). */
 async function quiet(args: string[]): Promise<void> {

@@ -14,7 +14,7 @@ import time
 import torch
 import torch.nn as nn
 
-from common import common_args, load_mnist, write_outputs
+from common import common_args, load_mnist, log_epoch, write_outputs
 
 HYPER = {"lr": 1e-4, "betas": [0.9, 0.999], "batch_size": 64, "latent_dim": 100, "embed": 10,
          "dropout": 0.4}
@@ -76,9 +76,7 @@ def main():
             g_loss.backward()
             opt_g.step()
             seen += b
-        last = {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
-        print(f"[pytorch cgan] epoch {epoch + 1}/{args.epochs} d_loss {last['d_loss']:.4f} "
-              f"g_loss {last['g_loss']:.4f} {seen / (time.perf_counter() - t0):.0f} img/s", flush=True)
+        last = log_epoch("cgan", epoch, args.epochs, d_loss, g_loss, seen, t0)
     seconds = time.perf_counter() - t0
     G.eval()
     want = torch.arange(args.samples) % 10  # every class equally, as papers/cgan.ts evaluates

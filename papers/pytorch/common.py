@@ -57,6 +57,14 @@ def common_args(description: str, epochs: int) -> argparse.Namespace:
     return args
 
 
+def log_epoch(paper: str, epoch: int, epochs: int, d_loss, g_loss, seen: int, t0: float) -> dict:
+    """Prints one progress line for a finished epoch; returns its last losses (for run.json)."""
+    last = {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+    print(f"[pytorch {paper}] epoch {epoch + 1}/{epochs} d_loss {last['d_loss']:.4f} "
+          f"g_loss {last['g_loss']:.4f} {seen / (time.perf_counter() - t0):.0f} img/s", flush=True)
+    return last
+
+
 def write_outputs(args, paper: str, hyper: dict, samples: torch.Tensor, seconds: float,
                   images_seen: int, last_losses: dict, labels: torch.Tensor | None = None) -> None:
     """samples.f32 ([N, 28, 28, 1] float32 little-endian, in [-1, 1]), labels.i32, run.json."""

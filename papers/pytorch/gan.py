@@ -12,7 +12,7 @@ import time
 import torch
 import torch.nn as nn
 
-from common import common_args, load_mnist, write_outputs
+from common import common_args, load_mnist, log_epoch, write_outputs
 
 HYPER = {"lr": 2e-4, "betas": [0.5, 0.999], "batch_size": 64, "latent_dim": 100, "bn_eps": 0.8}
 
@@ -71,9 +71,7 @@ def main():
             d_loss.backward()
             opt_d.step()
             seen += b
-        last = {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
-        print(f"[pytorch gan] epoch {epoch + 1}/{args.epochs} d_loss {last['d_loss']:.4f} "
-              f"g_loss {last['g_loss']:.4f} {seen / (time.perf_counter() - t0):.0f} img/s", flush=True)
+        last = log_epoch("gan", epoch, args.epochs, d_loss, g_loss, seen, t0)
     seconds = time.perf_counter() - t0
     G.eval()  # running BatchNorm statistics, as papers/gan.ts samples for evaluation
     with torch.no_grad():

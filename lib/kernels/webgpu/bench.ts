@@ -34,6 +34,7 @@ import { tf } from "../../tf.ts";
 import { Rng } from "../../random.ts";
 import { Adam } from "../../optim.ts";
 import { registerWebgpuKernels, unregisterWebgpuKernels } from "./mod.ts";
+import { adamStepOps } from "./optim.ts";
 import { countOps } from "../opcount.ts";
 import { fusedBatchNormTrain } from "./batchnorm.ts";
 
@@ -226,18 +227,8 @@ class OpsAdam {
       this.#m = vars.map((p) => tf.variable(tf.zerosLike(p), false));
       this.#v = vars.map((p) => tf.variable(tf.zerosLike(p), false));
     }
-    const b1 = this.beta1, b2 = 0.999, c1 = 1 - b1 ** this.#t, c2 = 1 - b2 ** this.#t;
-    tf.tidy(() =>
-      vars.forEach((p, i) => {
-        const g = grads[i];
-        const m = tf.add(tf.mul(this.#m[i], b1), tf.mul(g, 1 - b1));
-        const v = tf.add(tf.mul(this.#v[i], b2), tf.mul(tf.square(g), 1 - b2));
-        this.#m[i].assign(m);
-        this.#v[i].assign(v);
-        const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(c2)), 1e-8);
-        p.assign(tf.sub(p, tf.div(tf.mul(m, this.lr / c1), denom)));
-      })
-    );
+    const h = { lr: this.lr, beta1: this.beta1, beta2: 0.999, eps: 1e-8, step: this.#t };
+    vars.forEach((p, i) => adamStepOps(p, grads[i], this.#m[i], this.#v[i], h));
   }
   dispose(): void {
     tf.dispose([...this.#m, ...this.#v]);

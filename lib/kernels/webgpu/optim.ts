@@ -154,6 +154,28 @@ const ADAM_WGSL = elementwiseWgsl(
 );
 
 /**
+ * The Adam step of {@link fusedAdamStep} as separate tf ops (about a dozen kernels): what runs off
+ * webgpu, and the op-by-op baseline the webgpu bench compares the fused kernel with.
+ */
+export function adamStepOps(
+  param: tf.Variable,
+  grad: tf.Tensor,
+  m: tf.Variable,
+  v: tf.Variable,
+  h: AdamHyper,
+): void {
+  const c1 = 1 - h.beta1 ** h.step, c2 = 1 - h.beta2 ** h.step;
+  tf.tidy(() => {
+    const mNew = tf.add(tf.mul(m, h.beta1), tf.mul(grad, 1 - h.beta1));
+    const vNew = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(grad), 1 - h.beta2));
+    m.assign(mNew);
+    v.assign(vNew);
+    const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(c2)), h.eps);
+    param.assign(tf.sub(param, tf.div(tf.mul(mNew, h.lr / c1), denom)));
+  });
+}
+
+/**
  * One Adam step for `param` with gradient `grad` and moment variables `m`, `v` (same shape):
  * m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², param ← param − (lr/c₁)·m / (√v/√c₂ + ε), with
  * cₖ = 1 − βₖ^step. One dispatch on the webgpu backend; tf ops with the same math elsewhere.
@@ -165,18 +187,8 @@ export function fusedAdamStep(
   v: tf.Variable,
   h: AdamHyper,
 ): void {
+  if (!fusable([param, grad, m, v])) return adamStepOps(param, grad, m, v, h);
   const c1 = 1 - h.beta1 ** h.step, c2 = 1 - h.beta2 ** h.step;
-  if (!fusable([param, grad, m, v])) {
-    tf.tidy(() => {
-      const mNew = tf.add(tf.mul(m, h.beta1), tf.mul(grad, 1 - h.beta1));
-      const vNew = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(grad), 1 - h.beta2));
-      m.assign(mNew);
-      v.assign(vNew);
-      const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(c2)), h.eps);
-      param.assign(tf.sub(param, tf.div(tf.mul(mNew, h.lr / c1), denom)));
-    });
-    return;
-  }
   const values = [h.lr / c1, h.beta1, h.beta2, h.eps, Math.sqrt(c2)];
   const outs = dispatchElementwise(
     "ganFusedAdam",

@@ -97,6 +97,18 @@ export async function compareRuns(refDir: string, runDir: string): Promise<Check
     tolerance: sameSetup ? "identical → bytes must match" : "differs → metric tolerances",
     pass: true,
   });
+  const diff = configDifferences(ref.config, run.config);
+  if (diff.length) {
+    // Not a failure by itself, but the reason metric tolerances (chosen for seed and backend
+    // spread) may not fit: the run trained something else.
+    rows.push({
+      check: "config differs (informational)",
+      reference: diff.map((d) => `${d.key}=${d.reference}`).join(", "),
+      run: diff.map((d) => `${d.key}=${d.run}`).join(", "),
+      tolerance: "—",
+      pass: true,
+    });
+  }
   const files = await listFiles(refDir);
   if (sameSetup) {
     // Figures and tables are deterministic per backend and seed: byte for byte.
@@ -139,6 +151,19 @@ export async function compareRuns(refDir: string, runDir: string): Promise<Check
     }
   }
   return rows;
+}
+
+/** The top-level config fields where two runs differ, values as JSON. */
+export function configDifferences(
+  reference: unknown,
+  run: unknown,
+): { key: string; reference: string; run: string }[] {
+  const a = (reference ?? {}) as Record<string, unknown>;
+  const b = (run ?? {}) as Record<string, unknown>;
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+  return keys
+    .map((key) => ({ key, reference: JSON.stringify(a[key]), run: JSON.stringify(b[key]) }))
+    .filter((d) => d.reference !== d.run);
 }
 
 /** Which committed reference a run is compared with: its config family, from the run id. */

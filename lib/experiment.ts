@@ -56,12 +56,15 @@ export async function startExperiment<C>(
     console.log(helpText(spec.paper, spec.description, spec.flags ?? {}));
     return null;
   }
-  let cfg = spec.configure(args.quick ? spec.quickConfig : spec.paperConfig, args);
+  const base = args.quick ? spec.quickConfig : spec.paperConfig;
+  let cfg = spec.configure(base, args);
+  const overrides = configOverrides(base, cfg);
   const backend = await selectBackend(args.backend, args.threads);
   console.error(`[${spec.paper}] backend ${backend.name}: ${backend.reason}`);
   const runId = [
     args.quick ? "quick" : "paper",
     ...spec.runIdParts(cfg),
+    ...unnamedOverrideSlugs(overrides, base, cfg, spec.runIdParts),
     `seed${args.seed}`,
     backend.name,
   ]
@@ -83,10 +86,47 @@ export async function startExperiment<C>(
     seed: args.seed,
     backend,
     dataset: data && { name: data.name, n: data.n, checksum: data.checksum, source: data.source },
+    overrides,
     resume: args.resume,
     fresh: args.fresh,
   });
   return { args, cfg, backend, data, run };
+}
+
+/**
+ * The top-level config fields that differ from the base (paper or quick) config, with their
+ * values. Recorded in the manifest: a run with overrides is not the paper's default and cannot
+ * become a reference.
+ */
+export function configOverrides<C>(base: C, cfg: C): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const b = base as Record<string, unknown>;
+  for (const [k, v] of Object.entries(cfg as Record<string, unknown>)) {
+    if (JSON.stringify(v) !== JSON.stringify(b[k])) out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Run-id words for the overrides the paper's own id words do not already show (`--dataset` is
+ * named by the dataset part; `--epochs 10` becomes `epochs10`), so an overridden run never takes
+ * the default run's name. A field counts as named when resetting it changes the id words.
+ */
+export function unnamedOverrideSlugs<C>(
+  overrides: Record<string, unknown>,
+  base: C,
+  cfg: C,
+  runIdParts: (cfg: C) => string[],
+): string[] {
+  const parts = runIdParts(cfg).join("-");
+  const slugs: string[] = [];
+  for (const [k, v] of Object.entries(overrides)) {
+    const reset = { ...cfg, [k]: (base as Record<string, unknown>)[k] } as C;
+    if (runIdParts(reset).join("-") !== parts) continue;
+    const value = Array.isArray(v) ? v.join("x") : String(v);
+    slugs.push(`${k}${value}`.replace(/[^A-Za-z0-9.+]/g, "_"));
+  }
+  return slugs;
 }
 
 /** Everything a checkpoint must hold to continue bit-identically. */

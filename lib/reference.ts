@@ -62,6 +62,13 @@ export async function promote(runDir: string, root = "results"): Promise<string>
   if (m.status !== "complete") {
     throw new UserError(`${runDir} is not complete (status ${m.status}); finish it with --resume`);
   }
+  const overridden = Object.keys(m.overrides ?? {});
+  if (overridden.length) {
+    throw new UserError(
+      `${runDir} overrides the ${referenceKind(m)} config (${overridden.join(", ")}); ` +
+        "a reference must come from the config as the script defines it",
+    );
+  }
   if (!(await exists(join(runDir, "metrics.json")))) {
     // Metrics on the run's own backend, so a same-setup check can demand equal numbers.
     await selectBackend(m.backend.name as BackendName);
@@ -109,6 +116,22 @@ export function hardwareLine(m: Manifest): string {
   return parts.join(", ");
 }
 
+/** Where a run was resumed from another checkout than it started in: traceable, not hidden. */
+function resumeLines(m: Manifest): string[] {
+  const started = m.git?.commit;
+  const other = (m.resumedGit ?? []).filter((g) => g && (g.commit !== started || g.dirty));
+  if (!m.resumedAt.length) return [];
+  const commits = [
+    ...new Set(other.map((g) => g!.commit.slice(0, 8) + (g!.dirty ? "+dirty" : ""))),
+  ];
+  return [
+    `- resumed ${m.resumedAt.length} time${
+      m.resumedAt.length === 1 ? "" : "s"
+    } from its checkpoint` +
+    (commits.length ? ` (at commit ${commits.join(", ")})` : ""),
+  ];
+}
+
 function referenceReadme(m: Manifest, files: string[]): string {
   const commit = m.git
     ? `${m.git.commit}${m.git.dirty ? " (uncommitted changes)" : ""}`
@@ -128,6 +151,7 @@ function referenceReadme(m: Manifest, files: string[]): string {
     "```",
     "",
     `- run: \`${m.runId}\`, seed ${m.seed}, commit ${commit}`,
+    ...resumeLines(m),
     `- trained ${m.steps} steps / ${m.images} images in ${humanDuration(m.trainSeconds)}` +
     (m.imgPerSec ? ` (${m.imgPerSec} img/s)` : ""),
     `- on ${hardwareLine(m)}`,

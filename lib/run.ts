@@ -44,10 +44,14 @@ export interface Manifest {
   host?: HostInfo;
   git: { commit: string; dirty: boolean } | null;
   dataset: DatasetInfo | null;
+  /** Config fields set by flags away from the paper's (or quick) config; absent in old runs. */
+  overrides?: Record<string, unknown>;
   command: string[];
   startTime: string;
   endTime: string | null;
   resumedAt: string[];
+  /** The checkout each resume ran from (parallel to `resumedAt`; absent in old runs). */
+  resumedGit?: Manifest["git"][];
   steps: number;
   images: number;
   trainSeconds: number;
@@ -101,6 +105,8 @@ export interface OpenRunOptions {
   seed: number;
   backend: BackendChoice;
   dataset?: DatasetInfo | null;
+  /** See {@link Manifest.overrides}. */
+  overrides?: Record<string, unknown>;
   resume: boolean;
   /** Delete an existing run directory first. */
   fresh?: boolean;
@@ -150,9 +156,19 @@ export class Run {
       const ckpt = (await hasCheckpoint(join(dir, "checkpoint")))
         ? await loadCheckpoint(join(dir, "checkpoint"))
         : null;
+      const git = await gitInfo();
+      if (manifest.git && git && manifest.git.commit !== git.commit) {
+        console.error(
+          `warning: this run started at commit ${
+            manifest.git.commit.slice(0, 12)
+          } and resumes at ` +
+            `${git.commit.slice(0, 12)}; both are recorded in the manifest`,
+        );
+      }
       manifest.status = "running";
       manifest.endTime = null;
       manifest.resumedAt.push(new Date().toISOString());
+      manifest.resumedGit = [...(manifest.resumedGit ?? []), git];
       const run = new Run(dir, manifest, ckpt);
       await run.truncateLosses(ckpt ? Number(ckpt.state.step) : 0);
       await run.writeManifest();
@@ -180,6 +196,7 @@ export class Run {
       host: await hostInfo(),
       git: await gitInfo(),
       dataset: o.dataset ?? null,
+      overrides: o.overrides ?? {},
       command: ["deno", "task", "reproduce", o.paper, ...Deno.args.filter((a) => a !== o.paper)],
       startTime: new Date().toISOString(),
       endTime: null,

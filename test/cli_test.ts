@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { configOverrides, unnamedOverrideSlugs } from "../lib/experiment.ts";
 import { helpText, parseCli } from "../lib/cli.ts";
 import { UserError } from "../lib/fsutil.ts";
 
@@ -48,4 +49,18 @@ Deno.test("helpText lists common and paper flags", () => {
   for (const s of ["--epochs N", "--resume", "--quick", "--g-loss a|b", "G loss", "desc"]) {
     assert.ok(h.includes(s), s);
   }
+});
+
+Deno.test("config overrides: recorded by field; run-id words only for fields the id does not name", () => {
+  const base = { dataset: "mnist", epochs: 200, lr: 2e-4, hidden: [128, 256], bn: true };
+  const cfg = { ...base, dataset: "fashion-mnist", epochs: 10, hidden: [64, 64] };
+  const overrides = configOverrides(base, cfg);
+  assert.deepEqual(overrides, { dataset: "fashion-mnist", epochs: 10, hidden: [64, 64] });
+  assert.deepEqual(configOverrides(base, { ...base }), {});
+  const parts = (c: typeof base) => [c.dataset];
+  assert.deepEqual(unnamedOverrideSlugs(overrides, base, cfg, parts), ["epochs10", "hidden64x64"]);
+  assert.deepEqual(
+    unnamedOverrideSlugs({ lr: 1e-3, bn: false }, base, { ...base, lr: 1e-3, bn: false }, parts),
+    ["lr0.001", "bnfalse"],
+  );
 });

@@ -40,6 +40,20 @@ Deno.test("compare: another backend is judged by metric tolerances", async () =>
     "coverage.classesCovered",
   ]);
   assert.match(formatTable(far), /fid\s+10\s+20\s+±5\s+FAIL/);
+  assert.ok(!near.some((r) => r.check.startsWith("config differs")), "same config: no config row");
+});
+
+Deno.test("compare: a run with another config says which fields differ", async () => {
+  const tmp = await Deno.makeTempDir();
+  const metrics = { fid: 10 };
+  await makeRun(join(tmp, "ref"), manifest({ config: { epochs: 200, lr: 2e-4 } }), metrics);
+  await makeRun(join(tmp, "run"), manifest({ config: { epochs: 10, lr: 2e-4 } }), metrics);
+  const rows = await compareRuns(join(tmp, "ref"), join(tmp, "run"));
+  const row = rows.find((r) => r.check.startsWith("config differs"));
+  assert.ok(row, formatTable(rows));
+  assert.equal(row.reference, "epochs=200");
+  assert.equal(row.run, "epochs=10");
+  assert.match(rows[0].tolerance, /metric tolerances/);
 });
 
 Deno.test("flattenNumbers keeps numeric leaves with dotted paths", () => {

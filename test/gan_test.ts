@@ -94,6 +94,13 @@ Deno.test("same seed and backend give byte-identical grids and losses; another s
   }
   const other = join(tmp, "seed1");
   await main(["--quick", "--backend", BACKEND, "--seed", "1", "--epochs", "1", "--out", other]);
+  // The flag is recorded as an override and named in the run id, so this run can never pass for
+  // (or be promoted as) the quick config.
+  const m = JSON.parse(await Deno.readTextFile(join(other, "manifest.json")));
+  assert.deepEqual(m.overrides, { epochs: 1 });
+  assert.equal(m.runId, `quick-mnist-non-saturating-epochs1-seed1-${m.backend.name}`);
+  const ref = JSON.parse(await Deno.readTextFile(join(runA, "manifest.json")));
+  assert.deepEqual(ref.overrides, {});
   assert.notDeepEqual(
     await Deno.readFile(join(other, "grids/epoch_001.png")),
     await Deno.readFile(join(runA, "grids/epoch_001.png")),
@@ -126,6 +133,7 @@ Deno.test("an interrupted run resumed from its checkpoint ends identical to an u
   const m = JSON.parse(await Deno.readTextFile(join(runC, "manifest.json")));
   assert.equal(m.status, "complete");
   assert.equal(m.resumedAt.length, 1);
+  assert.equal(m.resumedGit.length, 1, "each resume records the checkout it ran from");
 });
 
 Deno.test("bad input: one-line errors and non-zero exit", async () => {

@@ -77,6 +77,12 @@ Deno.test("promote: keeps manifest, metrics, figures and the last grid; replaces
   // An unfinished run is refused.
   await fakeRun(join(tmp, "running"), { status: "running" }, metrics);
   await assert.rejects(() => promote(join(tmp, "running"), root), /not complete/);
+  // So is a run whose flags changed the config: a reference is the script's own config.
+  await fakeRun(join(tmp, "short"), { overrides: { epochs: 10 } }, metrics);
+  await assert.rejects(
+    () => promote(join(tmp, "short"), root),
+    /overrides the paper config \(epochs\)/,
+  );
 });
 
 Deno.test("results table: one row per reference, metrics summarized, README markers", async () => {

@@ -101,10 +101,13 @@ export async function compareRuns(refDir: string, runDir: string): Promise<Check
   if (diff.length) {
     // Not a failure by itself, but the reason metric tolerances (chosen for seed and backend
     // spread) may not fit: the run trained something else.
+    // A few fields tell the story; the manifests hold the rest.
+    const shown = diff.slice(0, 4);
+    const more = diff.length > shown.length ? `, … (${diff.length - shown.length} more)` : "";
     rows.push({
       check: "config differs (informational)",
-      reference: diff.map((d) => `${d.key}=${d.reference}`).join(", "),
-      run: diff.map((d) => `${d.key}=${d.run}`).join(", "),
+      reference: shown.map((d) => `${d.key}=${d.reference}`).join(", ") + more,
+      run: shown.map((d) => `${d.key}=${d.run}`).join(", ") + more,
       tolerance: "—",
       pass: true,
     });
@@ -162,8 +165,12 @@ export function configDifferences(
   const b = (run ?? {}) as Record<string, unknown>;
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
   return keys
-    .map((key) => ({ key, reference: JSON.stringify(a[key]), run: JSON.stringify(b[key]) }))
+    .map((key) => ({ key, reference: jsonOrAbsent(a[key]), run: jsonOrAbsent(b[key]) }))
     .filter((d) => d.reference !== d.run);
+}
+
+function jsonOrAbsent(v: unknown): string {
+  return v === undefined ? "(absent)" : JSON.stringify(v);
 }
 
 /** Which committed reference a run is compared with: its config family, from the run id. */
@@ -186,6 +193,27 @@ export function formatTable(rows: CheckRow[]): string {
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...cells.map(line)].join("\n");
 }
 
+/**
+ * `deno task check <paper> [run-dir]`: finds the run (default: the latest under results/<paper>/)
+ * and the reference of its config family, and compares them.
+ */
+export async function checkRun(
+  paper: string,
+  dir?: string,
+  root = "results",
+): Promise<{ runDir: string; refDir: string; rows: CheckRow[] }> {
+  const runDir = dir ?? await latestRun(paper);
+  if (!runDir) throw new UserError(`no run of ${paper} under results/${paper}/; pass a run dir`);
+  const m = await Run.readManifest(runDir);
+  if (m.paper !== paper) throw new UserError(`${runDir} is a ${m.paper} run, not ${paper}`);
+  const kind = referenceKind(m);
+  const refDir = join(root, paper, "reference", kind);
+  if (!(await exists(join(refDir, "manifest.json")))) {
+    throw new UserError(`no reference for the ${kind} config of ${paper} (expected ${refDir}/)`);
+  }
+  return { runDir, refDir, rows: await compareRuns(refDir, runDir) };
+}
+
 if (import.meta.main) {
   await runMain(async () => {
     const [paper, dir] = Deno.args;
@@ -196,14 +224,7 @@ if (import.meta.main) {
       );
       return;
     }
-    const runDir = dir ?? await latestRun(paper);
-    if (!runDir) throw new UserError(`no run of ${paper} under results/${paper}/; pass a run dir`);
-    const kind = referenceKind(await Run.readManifest(runDir));
-    const refDir = join("results", paper, "reference", kind);
-    if (!(await exists(join(refDir, "manifest.json")))) {
-      throw new UserError(`no reference for the ${kind} config of ${paper} (expected ${refDir}/)`);
-    }
-    const rows = await compareRuns(refDir, runDir);
+    const { runDir, refDir, rows } = await checkRun(paper, dir);
     console.log(`${paper}: ${runDir} vs ${refDir}\n${formatTable(rows)}`);
     const failed = rows.filter((r) => !r.pass).length;
     if (failed > 0) throw new UserError(`${failed} check(s) failed`);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { compareRuns, flattenNumbers, formatTable } from "../lib/compare.ts";
+import { checkRun, compareRuns, flattenNumbers, formatTable } from "../lib/compare.ts";
 import { cite, manifestLine, suiteBibtex } from "../lib/cite.ts";
 import type { Manifest } from "../lib/run.ts";
 import { fakeManifest as manifest } from "./fixtures.ts";
@@ -85,4 +85,22 @@ Deno.test("referenceKind: quick runs are compared with the quick reference", asy
   const { referenceKind } = await import("../lib/compare.ts");
   assert.equal(referenceKind({ runId: "quick-mnist-seed0-wasm" }), "quick");
   assert.equal(referenceKind({ runId: "paper-mnist-seed0-wasm" }), "paper");
+});
+
+Deno.test("checkRun: finds the reference of the run's config family; refuses another paper's run", async () => {
+  const tmp = await Deno.makeTempDir();
+  const root = join(tmp, "results");
+  await makeRun(join(root, "gan", "reference", "quick"), manifest({ runId: "quick-x" }), {
+    fid: 1,
+  });
+  await makeRun(join(tmp, "run"), manifest({ runId: "quick-x" }), { fid: 1 });
+  const { refDir, rows } = await checkRun("gan", join(tmp, "run"), root);
+  assert.equal(refDir, join(root, "gan", "reference", "quick"));
+  assert.ok(rows.every((r) => r.pass), formatTable(rows));
+  await assert.rejects(() => checkRun("dcgan", join(tmp, "run"), root), /is a gan run, not dcgan/);
+  await makeRun(join(tmp, "full"), manifest({ runId: "paper-x" }), { fid: 1 });
+  await assert.rejects(
+    () => checkRun("gan", join(tmp, "full"), root),
+    /no reference for the paper config of gan/,
+  );
 });

@@ -149,6 +149,15 @@ export interface LoopOptions {
   maxSteps?: number;
 }
 
+/** Signals that stop a run cleanly (Windows delivers only these two of them). */
+const STOP_SIGNALS: Deno.Signal[] = Deno.build.os === "windows"
+  ? ["SIGINT", "SIGBREAK"]
+  : ["SIGINT", "SIGTERM"];
+/** Exit status 128 + signal number, as a shell reports a process the signal ended. */
+function signalExitCode(sig: Deno.Signal): number {
+  return 128 + ({ SIGINT: 2, SIGTERM: 15, SIGBREAK: 21 } as Record<string, number>)[sig];
+}
+
 /**
  * Step counter and per-step bookkeeping. The paper's loop reads {@link TrainLoop.epoch} and
  * {@link TrainLoop.stepInEpoch}, runs one step of its algorithm, then awaits
@@ -159,6 +168,9 @@ export class TrainLoop {
   step = 0;
   readonly totalSteps: number;
   #progress: Progress;
+  /** The stop signal received, if any: the loop checkpoints after the current step and stops. */
+  #signal: Deno.Signal | null = null;
+  #listeners: [Deno.Signal, () => void][] = [];
 
   private constructor(
     readonly run: Run,
@@ -167,6 +179,39 @@ export class TrainLoop {
   ) {
     this.totalSteps = opts.stepsPerEpoch * opts.epochs;
     this.#progress = new Progress(opts.label, this.totalSteps);
+    this.#listen();
+  }
+
+  /**
+   * Ctrl-C (or a scheduler's SIGTERM) mid-run would lose everything since the last checkpoint —
+   * up to an epoch of CPU time. The first signal instead finishes the current step, checkpoints
+   * and stops (exit code 128 + signal number); a second one quits at once.
+   */
+  #listen(): void {
+    for (const sig of STOP_SIGNALS) {
+      const handler = () => {
+        if (this.#signal) {
+          console.error(`[${this.opts.label}] second ${sig}: quitting without a checkpoint`);
+          Deno.exit(signalExitCode(sig));
+        }
+        this.#signal = sig;
+        console.error(
+          `[${this.opts.label}] ${sig}: stopping after this step with a checkpoint ` +
+            `(${sig} again to quit at once)`,
+        );
+      };
+      try {
+        Deno.addSignalListener(sig, handler);
+        this.#listeners.push([sig, handler]);
+      } catch {
+        // a signal this OS does not deliver: nothing to listen for
+      }
+    }
+  }
+
+  #unlisten(): void {
+    for (const [sig, handler] of this.#listeners) Deno.removeSignalListener(sig, handler);
+    this.#listeners = [];
   }
 
   /** Creates the loop, restoring models, optimizers, RNG streams and the step from a checkpoint. */
@@ -243,12 +288,21 @@ export class TrainLoop {
     this.#progress.update(this.step, epoch + 1, this.opts.epochs, images, values);
     const epochEnd = this.step % this.opts.stepsPerEpoch === 0;
     if (epochEnd && onEpochEnd) await onEpochEnd(epoch + 1);
-    if (epochEnd || this.step % this.opts.checkpointEvery === 0) await this.checkpoint();
+    const due = epochEnd || this.step % this.opts.checkpointEvery === 0;
+    if (due) await this.checkpoint();
+    if (!this.running) {
+      // Training is over; a signal during the final figures may end the process as usual.
+      this.#unlisten();
+      return true;
+    }
     const max = this.opts.maxSteps;
-    if (max !== undefined && this.step >= max && this.running) {
-      if (!(epochEnd || this.step % this.opts.checkpointEvery === 0)) await this.checkpoint();
+    const reason = this.#signal ?? (max !== undefined && this.step >= max ? "--max-steps" : null);
+    if (reason) {
+      if (!due) await this.checkpoint();
+      this.#unlisten();
+      if (this.#signal) Deno.exitCode = signalExitCode(this.#signal);
       console.error(
-        `[${this.opts.label}] stopped at step ${this.step} (--max-steps); continue with --resume`,
+        `[${this.opts.label}] stopped at step ${this.step} (${reason}); continue with --resume`,
       );
       return false;
     }

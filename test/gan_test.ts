@@ -136,6 +136,42 @@ Deno.test("an interrupted run resumed from its checkpoint ends identical to an u
   assert.equal(m.resumedGit.length, 1, "each resume records the checkout it ran from");
 });
 
+Deno.test({
+  name: "SIGINT mid-run: checkpoint after the current step, exit 130; --resume ends identical",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const dir = join(tmp, "sigint");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-write", "--allow-env", "lib/reproduce.ts", "gan"]
+        .concat(["--quick", "--backend", BACKEND, "--out", dir]),
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    // Interrupt once training is under way (after the first progress line).
+    let stderr = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      stderr += decoder.decode(chunk);
+      if (/step \d+\/\d+/.test(stderr) && !stderr.includes("SIGINT")) {
+        child.kill("SIGINT");
+        stderr += "SIGINT sent\n";
+      }
+    }
+    const status = await child.status;
+    assert.equal(status.code, 130, stderr);
+    assert.match(stderr, /stopped at step (\d+) \(SIGINT\); continue with --resume/);
+    const m = JSON.parse(await Deno.readTextFile(join(dir, "manifest.json")));
+    assert.equal(m.status, "running");
+    assert.ok(m.steps > 0 && m.steps < 128, `stopped mid-run, at step ${m.steps}`);
+    const ckpt = JSON.parse(await Deno.readTextFile(join(dir, "checkpoint", "model.json")));
+    assert.equal(ckpt.userDefinedMetadata.step, m.steps, "the checkpoint is of the last step");
+    await main(["--quick", "--backend", BACKEND, "--out", dir, "--resume"]);
+    for (const f of ["grids/epoch_002.png", "losses.jsonl"]) {
+      assert.deepEqual(await Deno.readFile(join(dir, f)), await Deno.readFile(join(runA, f)), f);
+    }
+  },
+});
+
 Deno.test("bad input: one-line errors and non-zero exit", async () => {
   const corrupt = join(tmp, "corrupt");
   await Deno.mkdir(corrupt);

@@ -116,19 +116,28 @@ export function hardwareLine(m: Manifest): string {
   return parts.join(", ");
 }
 
-/** Where a run was resumed from another checkout than it started in: traceable, not hidden. */
-function resumeLines(m: Manifest): string[] {
-  const started = m.git?.commit;
-  const other = (m.resumedGit ?? []).filter((g) => g && (g.commit !== started || g.dirty));
+/** Where a run was resumed at another commit or thread count: traceable, not hidden. */
+export function resumeLines(m: Manifest): string[] {
   if (!m.resumedAt.length) return [];
-  const commits = [
-    ...new Set(other.map((g) => g!.commit.slice(0, 8) + (g!.dirty ? "+dirty" : ""))),
+  const started = m.git?.commit;
+  const startThreads = (m.backend as { threads?: number }).threads;
+  const commits = new Set<string>(), threads = new Set<number>();
+  for (const r of m.resumes ?? []) {
+    if (r.git && (r.git.commit !== started || r.git.dirty)) {
+      commits.add(r.git.commit.slice(0, 8) + (r.git.dirty ? "+dirty" : ""));
+    }
+    if (r.backend.threads !== undefined && r.backend.threads !== (startThreads ?? 1)) {
+      threads.add(r.backend.threads);
+    }
+  }
+  const n = m.resumedAt.length;
+  const notes = [
+    ...(commits.size ? [`at commit ${[...commits].join(", ")}`] : []),
+    ...(threads.size ? [`with ${[...threads].join(", ")} wasm threads`] : []),
   ];
   return [
-    `- resumed ${m.resumedAt.length} time${
-      m.resumedAt.length === 1 ? "" : "s"
-    } from its checkpoint` +
-    (commits.length ? ` (at commit ${commits.join(", ")})` : ""),
+    `- resumed ${n} time${n === 1 ? "" : "s"} from its checkpoint` +
+    (notes.length ? ` (${notes.join("; ")})` : ""),
   ];
 }
 

@@ -50,13 +50,22 @@ export interface Manifest {
   startTime: string;
   endTime: string | null;
   resumedAt: string[];
-  /** The checkout each resume ran from (parallel to `resumedAt`; absent in old runs). */
-  resumedGit?: Manifest["git"][];
+  /**
+   * Each resume's checkout and backend (parallel to the end of `resumedAt`; absent in old runs),
+   * so a run continued at another commit or thread count says so.
+   */
+  resumes?: ResumeInfo[];
   steps: number;
   images: number;
   trainSeconds: number;
   imgPerSec: number | null;
   extra: Record<string, unknown>;
+}
+
+/** What a `--resume` ran with. */
+export interface ResumeInfo {
+  git: Manifest["git"];
+  backend: { name: string; threads?: number };
 }
 
 /** Where a run ran, for the results table and citations. */
@@ -147,6 +156,14 @@ export class Run {
       if (o.dataset && manifest.dataset && manifest.dataset.checksum !== o.dataset.checksum) {
         console.error(`warning: the dataset differs from the one this run started with`);
       }
+      const startThreads = (manifest.backend as { threads?: number }).threads;
+      const nowThreads = (o.backend as { threads?: number }).threads;
+      if (manifest.backend.name === o.backend.name && startThreads !== nowThreads) {
+        console.error(
+          `note: resuming with ${nowThreads} thread(s) (started with ${startThreads}); wasm ` +
+            "results are bit-identical across thread counts, img/s is not",
+        );
+      }
       if (manifest.backend.name !== o.backend.name) {
         console.error(
           `warning: resuming a ${manifest.backend.name} run on ${o.backend.name}; ` +
@@ -168,7 +185,15 @@ export class Run {
       manifest.status = "running";
       manifest.endTime = null;
       manifest.resumedAt.push(new Date().toISOString());
-      manifest.resumedGit = [...(manifest.resumedGit ?? []), git];
+      const resumes = manifest.resumes ??
+        // the one commit that recorded checkouts only (resumedGit) is folded in
+        ((manifest as { resumedGit?: Manifest["git"][] }).resumedGit ?? []).map((g) => ({
+          git: g,
+          backend: { name: manifest.backend.name },
+        }));
+      delete (manifest as { resumedGit?: unknown }).resumedGit;
+      const threads = (o.backend as { threads?: number }).threads;
+      manifest.resumes = [...resumes, { git, backend: { name: o.backend.name, threads } }];
       const run = new Run(dir, manifest, ckpt);
       await run.truncateLosses(ckpt ? Number(ckpt.state.step) : 0);
       await run.writeManifest();

@@ -133,7 +133,8 @@ Deno.test("an interrupted run resumed from its checkpoint ends identical to an u
   const m = JSON.parse(await Deno.readTextFile(join(runC, "manifest.json")));
   assert.equal(m.status, "complete");
   assert.equal(m.resumedAt.length, 1);
-  assert.equal(m.resumedGit.length, 1, "each resume records the checkout it ran from");
+  assert.equal(m.resumes.length, 1, "each resume records the checkout and backend it ran on");
+  assert.deepEqual(m.resumes[0].backend, { name: BACKEND, threads: 1 });
 });
 
 Deno.test({

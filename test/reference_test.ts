@@ -8,6 +8,7 @@ import {
   referenceFiles,
   resultRows,
   resultsTable,
+  resumeLines,
   toysSummary,
   withResultsTable,
 } from "../lib/reference.ts";
@@ -141,5 +142,25 @@ Deno.test("README's results table matches the committed references", async () =>
     withResultsTable(readme, table),
     readme,
     "README.md is stale: run `deno task reference --readme`",
+  );
+});
+
+Deno.test("resumeLines: says when a run was resumed at another commit or thread count", () => {
+  const git = (commit: string, dirty = false) => ({ commit, dirty });
+  const base = fakeManifest({ git: git("a".repeat(40)) });
+  assert.deepEqual(resumeLines(base), []);
+  const same = { git: git("a".repeat(40)), backend: { name: "wasm", threads: 1 } };
+  assert.deepEqual(resumeLines({ ...base, resumedAt: ["t"], resumes: [same] }), [
+    "- resumed 1 time from its checkpoint",
+  ]);
+  const other = { git: git("b".repeat(40), true), backend: { name: "wasm", threads: 2 } };
+  assert.deepEqual(
+    resumeLines({
+      ...base,
+      backend: { ...base.backend, threads: 1 } as Manifest["backend"],
+      resumedAt: ["t", "u"],
+      resumes: [same, other],
+    }),
+    ["- resumed 2 times from its checkpoint (at commit bbbbbbbb+dirty; with 2 wasm threads)"],
   );
 });

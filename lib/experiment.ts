@@ -295,6 +295,9 @@ export class TrainLoop {
       this.#unlisten();
       return true;
     }
+    // A signal is delivered on an event-loop turn; a step built only of compute and resolved
+    // promises never takes one, so give it one.
+    if (this.#listeners.length) await new Promise((resolve) => setTimeout(resolve, 0));
     const max = this.opts.maxSteps;
     const reason = this.#signal ?? (max !== undefined && this.step >= max ? "--max-steps" : null);
     if (reason) {

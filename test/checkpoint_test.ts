@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { tf } from "../lib/tf.ts";
 import { FileIOHandler, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "../lib/checkpoint.ts";
 import { writeFileAtomic } from "../lib/fsutil.ts";
+import type { BackendChoice } from "../lib/backend.ts";
 
 Deno.test("checkpoint round trip keeps tensors (float32 and int32) and JSON state", async () => {
   const dir = await Deno.makeTempDir();
@@ -43,4 +44,58 @@ Deno.test("writeFileAtomic leaves no temp files and replaces content whole", asy
   await writeFileAtomic(p, new TextEncoder().encode("two"));
   assert.equal(await Deno.readTextFile(p), "two");
   assert.deepEqual([...Deno.readDirSync(join(dir, "sub"))].map((e) => e.name), ["x.json"]);
+});
+
+Deno.test({
+  name: "TrainLoop: SIGTERM during a loop that never awaits I/O still stops it with a checkpoint",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const { Run } = await import("../lib/run.ts");
+    const { TrainLoop } = await import("../lib/experiment.ts");
+    const { Linear } = await import("../lib/nn.ts");
+    const { Rng } = await import("../lib/random.ts");
+    const dir = await Deno.makeTempDir();
+    const backend: BackendChoice = { name: "cpu", reason: "test", device: "", kernels: [] };
+    const run = await Run.open({
+      paper: "t",
+      runId: "t",
+      dir,
+      config: {},
+      seed: 0,
+      backend,
+      resume: false,
+    });
+    const state = {
+      modules: { m: new Linear(new Rng(0, "init"), 2, 2) },
+      optimizers: {},
+      rngs: {},
+    };
+    const loop = TrainLoop.create(run, state, {
+      label: "t",
+      stepsPerEpoch: 1000,
+      epochs: 1,
+      logEvery: 1000,
+      checkpointEvery: 1000,
+    });
+    let stoppedAt = -1;
+    try {
+      while (loop.running) {
+        // Pure compute: no awaited I/O, like a training step whose reads resolve at once.
+        let x = 0;
+        for (let i = 0; i < 1e5; i++) x += Math.sqrt(i);
+        if (loop.step === 3) Deno.kill(Deno.pid, "SIGTERM");
+        if (!(await loop.after({ x }, 1, 0.001))) {
+          stoppedAt = loop.step;
+          break;
+        }
+      }
+      assert.ok(stoppedAt > 3 && stoppedAt <= 6, `stopped at ${stoppedAt}`);
+      assert.equal(Deno.exitCode, 143);
+      assert.ok(await hasCheckpoint(join(dir, "checkpoint")));
+      const ckpt = await loadCheckpoint(join(dir, "checkpoint"));
+      assert.equal(Number(ckpt.state.step), stoppedAt);
+    } finally {
+      Deno.exitCode = 0; // the stop set 143 for the process; this test process must still pass
+    }
+  },
 });

@@ -111,7 +111,13 @@ export function humanDuration(seconds: number): string {
 export function hardwareLine(m: Manifest): string {
   const b = m.backend as Manifest["backend"] & { threads?: number };
   const parts = [b.name + (b.device ? ` (${b.device})` : "")];
-  if (b.threads !== undefined) parts.push(`${b.threads} thread${b.threads === 1 ? "" : "s"}`);
+  if (b.threads !== undefined) {
+    // A run resumed with another thread count trained on both (bit-identical, but not as fast).
+    const threads = b.threads;
+    const all = [threads, ...(m.resumes ?? []).map((r) => r.backend.threads ?? threads)];
+    const lo = Math.min(...all), hi = Math.max(...all);
+    parts.push(lo === hi ? `${lo} thread${lo === 1 ? "" : "s"}` : `${lo}–${hi} threads`);
+  }
   if (m.host) parts.push(`${m.host.cpu || m.host.arch} ×${m.host.cores} cores (${m.host.os})`);
   return parts.join(", ");
 }

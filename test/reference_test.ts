@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  hardwareLine,
   humanDuration,
   metricsSummary,
   modesSummary,
@@ -163,4 +164,11 @@ Deno.test("resumeLines: says when a run was resumed at another commit or thread 
     }),
     ["- resumed 2 times from its checkpoint (at commit bbbbbbbb+dirty; with 2 wasm threads)"],
   );
+  const mixed = {
+    ...base,
+    backend: { ...base.backend, threads: 1 } as Manifest["backend"],
+    resumes: [same, other],
+  };
+  assert.match(hardwareLine(mixed), /^wasm, 1–2 threads/);
+  assert.match(hardwareLine({ ...mixed, resumes: [same] }), /^wasm, 1 thread\b/);
 });

@@ -21,7 +21,9 @@ export type BackendName = typeof BACKENDS[number];
 
 /** The backend in use and why it was chosen (printed once and recorded in the manifest). */
 export interface BackendChoice {
+  /** The backend tfjs runs on ("auto" is resolved to one of the others). */
   name: Exclude<BackendName, "auto">;
+  /** Why it was chosen, in words (printed when a run starts). */
   reason: string;
   /** Adapter description for WebGPU, e.g. "NVIDIA H100"; empty otherwise. */
   device: string;

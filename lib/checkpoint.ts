@@ -11,8 +11,10 @@ import { exists, UserError, writeFileAtomic } from "./fsutil.ts";
 
 /** A tfjs IOHandler that saves/loads model artifacts in a directory. */
 export class FileIOHandler implements tf.io.IOHandler {
+  /** A handler for the checkpoint directory `dir`. */
   constructor(readonly dir: string) {}
 
+  /** Writes the weights file, then `model.json`, then removes the previous weights file. */
   async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
     await Deno.mkdir(this.dir, { recursive: true });
     const old = await this.#readJson().catch(() => null);
@@ -43,6 +45,7 @@ export class FileIOHandler implements tf.io.IOHandler {
     };
   }
 
+  /** Reads `model.json` and its weights file, checking the file's size against the specs. */
   async load(): Promise<tf.io.ModelArtifacts> {
     const json = await this.#readJson();
     const manifest = json.weightsManifest?.[0];

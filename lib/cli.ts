@@ -13,27 +13,44 @@ import { UserError } from "./fsutil.ts";
 
 /** Flags every paper understands. */
 export interface CommonArgs {
+  /** `--epochs`: training epochs (default: the paper's). */
   epochs?: number;
+  /** `--batch-size`: minibatch size (default: the paper's). */
   batchSize?: number;
+  /** `--lr`: learning rate (default: the paper's). */
   lr?: number;
+  /**
+   * `--seed`: seed for init, noise, dropout and data order, in [0, 2^32)
+   * (default {@link DEFAULT_SEED}).
+   */
   seed: number;
+  /** `--backend`: one of {@link BACKENDS} (default "auto"). */
   backend: BackendName;
+  /** `--dataset`: dataset name (default: the paper's offline default). */
   dataset?: string;
+  /** `--data-dir`: where the dataset files are. */
   dataDir?: string;
+  /** `--out`: run directory (default `results/<paper>/<run-id>`). */
   out?: string;
+  /** `--quick`: the tiny configuration that finishes in about a minute on CPU (tests, CI). */
   quick: boolean;
+  /** `--resume`: continue the run in the run directory from its last checkpoint. */
   resume: boolean;
+  /** `--fresh`: delete an existing run directory and start over. */
   fresh: boolean;
   /** wasm threads (default 1; 2 is ~1.4× faster on an idle 2-core machine). */
   threads: number;
   /** Stop after this many steps as if interrupted (checkpoint kept) — for resume tests. */
   maxSteps?: number;
+  /** `--help`: print the help text instead of running. */
   help: boolean;
 }
 
 /** Declaration of a paper-specific flag. */
 export interface ExtraFlag {
+  /** "string" for a flag that takes a value, "boolean" for a switch. */
   type: "string" | "boolean";
+  /** The flag's description in `--help`. */
   help: string;
   /** For string flags: the allowed values, checked with a clear error. */
   choices?: readonly string[];
@@ -145,7 +162,7 @@ export function helpText(
   paper: string,
   description: string,
   extra: Record<string, ExtraFlag> = {},
-) {
+): string {
   const rows: [string, string][] = [...COMMON_HELP];
   for (const [k, f] of Object.entries(extra)) {
     rows.push([

@@ -19,7 +19,9 @@ import { Run } from "./run.ts";
 
 /** Tolerance for one metric: |run − ref| ≤ abs + rel·|ref|. */
 export interface Tolerance {
+  /** Absolute allowance, in the metric's units. */
   abs: number;
+  /** Relative allowance, as a fraction of |ref|. */
   rel: number;
 }
 
@@ -40,10 +42,18 @@ const DEFAULT_TOLERANCE: Tolerance = { abs: 0, rel: 0.1 };
 
 /** One row of the comparison table. */
 export interface CheckRow {
+  /**
+   * What is compared: the setup, a file, or a metric path (prefixed `<file>:` outside
+   * metrics.json).
+   */
   check: string;
+  /** The reference's value, as shown in the table. */
   reference: string;
+  /** The run's value, as shown in the table ("missing" when absent). */
   run: string;
+  /** The allowed difference, as shown (e.g. "byte-identical" or "±0.5"). */
   tolerance: string;
+  /** Whether the run agrees with the reference within the tolerance. */
   pass: boolean;
 }
 
@@ -52,7 +62,11 @@ export interface CheckRow {
  * per-class lists) are skipped — their entries are too noisy to compare one by one across backends;
  * arrays of objects (tables such as toy2d's modes.json) are flattened by index.
  */
-export function flattenNumbers(v: unknown, prefix = "", out: Map<string, number> = new Map()) {
+export function flattenNumbers(
+  v: unknown,
+  prefix = "",
+  out: Map<string, number> = new Map(),
+): Map<string, number> {
   if (typeof v === "number") out.set(prefix, v);
   else if (Array.isArray(v)) {
     v.forEach((x, i) => {

@@ -47,13 +47,16 @@ export interface EqualizedOptions {
 
 /** Fully connected layer with equalized learning rate: y = x·(W·c·λ) + b·λ, W stored N(0, 1/λ²). */
 export class EqualizedLinear extends Module {
+  /** Stored weight, [in, out], N(0, 1/λ²); used times {@link EqualizedLinear.scale}. */
   readonly weight: tf.Variable;
+  /** Stored bias, [out], used times λ; absent when `bias` is false. */
   readonly bias?: tf.Variable;
   /** The run-time factor c·λ applied to the stored weight. */
   readonly scale: number;
   /** λ, applied to the stored bias. */
   readonly lrMul: number;
 
+  /** A layer from `inFeatures` to `outFeatures`; `rng` draws the stored weight. */
   constructor(rng: Rng, inFeatures: number, outFeatures: number, opts: EqualizedOptions = {}) {
     super();
     this.lrMul = opts.lrMul ?? 1;
@@ -77,11 +80,19 @@ export class EqualizedLinear extends Module {
  * NHWC, weight [k, k, in, out] stored N(0, 1/λ²); fan_in = k·k·in.
  */
 export class EqualizedConv2d extends Module {
+  /** Stored weight, [k, k, in, out], N(0, 1/λ²); used times {@link EqualizedConv2d.scale}. */
   readonly weight: tf.Variable;
+  /** Stored bias, [out], used times λ; absent when `bias` is false. */
   readonly bias?: tf.Variable;
+  /** The run-time factor c·λ applied to the stored weight (fan_in = k·k·in). */
   readonly scale: number;
+  /** λ, applied to the stored bias. */
   readonly lrMul: number;
 
+  /**
+   * A `kernel`×`kernel` layer (odd `kernel`, else it throws) from `inChannels` to `outChannels`
+   * channels; `rng` draws the stored weight.
+   */
   constructor(
     rng: Rng,
     readonly inChannels: number,

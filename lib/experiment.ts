@@ -21,8 +21,11 @@ export type ParsedArgs = CommonArgs & { extra: Record<string, string | boolean |
 
 /** How a paper plugs into {@link startExperiment}. */
 export interface ExperimentSpec<C> {
+  /** The paper's id, e.g. "dcgan": `deno task reproduce <paper>`, `results/<paper>/`. */
   paper: string;
+  /** Shown by `--help` below the usage line. */
   description: string;
+  /** The paper's own flags, by name without `--`. */
   flags?: Record<string, ExtraFlag>;
   /** The paper's configuration (the default). */
   paperConfig: C;
@@ -38,11 +41,15 @@ export interface ExperimentSpec<C> {
 
 /** An opened experiment, ready to train. */
 export interface Experiment<C> {
+  /** The parsed command line. */
   args: ParsedArgs;
   /** The config in force: the run's saved config when resuming, so a resume cannot drift. */
   cfg: C;
+  /** The selected backend and why it was chosen. */
   backend: BackendChoice;
+  /** The loaded dataset; null for papers without one. */
   data: ImageDataset | null;
+  /** The opened (or resumed) run directory. */
   run: Run;
 }
 
@@ -131,15 +138,21 @@ export function unnamedOverrideSlugs<C>(
 
 /** Everything a checkpoint must hold to continue bit-identically. */
 export interface TrainState {
+  /** Models by name; their variables are checkpointed under `<name>/`. */
   modules: Record<string, Module>;
+  /** Optimizers by name; their state is checkpointed under `opt:<name>/`. */
   optimizers: Record<string, Optimizer>;
+  /** Random streams by name; their states are checkpointed. */
   rngs: Record<string, Rng>;
 }
 
 /** Schedule and bookkeeping options of {@link TrainLoop}. */
 export interface LoopOptions {
+  /** Tag of the progress and status lines on stderr (`[label]`). */
   label: string;
+  /** Training steps in one epoch. */
   stepsPerEpoch: number;
+  /** Number of epochs; the run has `stepsPerEpoch × epochs` steps. */
   epochs: number;
   /** Append a losses.jsonl record every this many steps. */
   logEvery: number;
@@ -166,6 +179,7 @@ function signalExitCode(sig: Deno.Signal): number {
 export class TrainLoop {
   /** Steps completed (global). */
   step = 0;
+  /** Steps in the whole run: `stepsPerEpoch × epochs`. */
   readonly totalSteps: number;
   #progress: Progress;
   /** The stop signal received, if any: the loop checkpoints after the current step and stops. */

@@ -50,6 +50,7 @@ export async function readJsonFile(path: string, hint: string): Promise<unknown>
 
 /** An error whose message is meant for the user as-is: the CLI prints it on one line and exits 1. */
 export class UserError extends Error {
+  /** An error with the one-line `message` shown to the user. */
   constructor(message: string) {
     super(message);
     this.name = "UserError";

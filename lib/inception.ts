@@ -23,7 +23,7 @@ import { loadDataset } from "./data/mod.ts";
 import { frechetDistance, type MeanCov, meanCov } from "./metrics.ts";
 
 /** Where a user gets the weights, for error messages. */
-export const INCEPTION_HELP =
+export const INCEPTION_HELP: string =
   "--inception expects a TensorFlow.js model directory (model.json + weight shards), e.g. from " +
   "`tensorflowjs_converter --input_format keras` of keras.applications.InceptionV3(" +
   'include_top=False, pooling="avg"), or the TF-Hub inception_v3/feature_vector graph model ' +
@@ -52,8 +52,13 @@ export class ModelDirHandler implements tf.io.IOHandler {
   /** sha256 of model.json and the shards, filled by {@link load}. */
   sha256 = "";
 
+  /** A handler for the converter output directory `dir`. */
   constructor(readonly dir: string) {}
 
+  /**
+   * Reads model.json and its shards, checking their total size, and sets
+   * {@link ModelDirHandler.sha256}.
+   */
   async load(): Promise<tf.io.ModelArtifacts> {
     const path = join(this.dir, "model.json");
     let text: string;
@@ -133,6 +138,7 @@ export interface FeatureExtractor {
   inputSize: number;
   /** Features of a batch [B, H, W, 1|3] in [-1, 1]: [B, dim], read back asynchronously. */
   features(x: tf.Tensor4D): Promise<{ values: Float32Array; dim: number }>;
+  /** Frees the model. */
   dispose(): void;
 }
 
@@ -246,6 +252,10 @@ export interface InceptionFid {
   fid: number;
   /** Samples and real images used. */
   n: number;
+  /**
+   * Real images used: the test split, or its first `opts.realN` when {@link inceptionFid} was given
+   * one.
+   */
   realN: number;
   /** Real images: dataset, split, its checksum. */
   real: string;

@@ -17,13 +17,17 @@ import { Rng } from "./random.ts";
 
 /** A trainable or buffer tensor of a module, with its path name. */
 export interface NamedVariable {
+  /** Path name, e.g. "fc1/weight": its key in checkpoints and optimizer state. */
   name: string;
+  /** The variable itself. */
   variable: tf.Variable;
+  /** False for buffers such as BatchNorm running statistics. */
   trainable: boolean;
 }
 
 /** Whether a forward pass is in training mode (batch-stat BatchNorm, active dropout). */
 export interface ForwardOptions {
+  /** True in training mode (batch-statistics BatchNorm, active dropout). */
   training: boolean;
   /** BatchNorm in training mode updates its running statistics unless this is false. */
   updateStats?: boolean;
@@ -98,16 +102,22 @@ export function torchDefaultInit(fanIn: number): Init {
 
 /** Options shared by the weight layers. */
 export interface WeightInitOptions {
+  /** Whether the layer has a bias (default true). */
   bias?: boolean;
+  /** Weight initializer (default {@link torchDefaultInit}, PyTorch's). */
   weightInit?: Init;
+  /** Bias initializer (default {@link torchDefaultInit}, PyTorch's). */
   biasInit?: Init;
 }
 
 /** Fully connected layer y = xW + b (W is [in, out]). */
 export class Linear extends Module {
+  /** Weight W, [in, out]. */
   readonly weight: tf.Variable;
+  /** Bias b, [out]; absent when `bias` is false. */
   readonly bias?: tf.Variable;
 
+  /** A layer from `inFeatures` to `outFeatures`; `rng` draws the initial values. */
   constructor(rng: Rng, inFeatures: number, outFeatures: number, opts: WeightInitOptions = {}) {
     super();
     const def = torchDefaultInit(inFeatures);
@@ -117,6 +127,7 @@ export class Linear extends Module {
     }
   }
 
+  /** xW + b for `x` of shape [B, in]; returns [B, out]. */
   apply(x: tf.Tensor): tf.Tensor2D {
     const y = tf.matMul(x as tf.Tensor2D, this.weight as tf.Tensor2D) as tf.Tensor2D;
     return this.bias ? tf.add(y, this.bias) as typeof y : y;
@@ -128,9 +139,15 @@ export type Padding = "same" | "valid" | number;
 
 /** 2-D convolution, NHWC, weight [k, k, in, out]. */
 export class Conv2d extends Module {
+  /** Weight, [k, k, in, out]. */
   readonly weight: tf.Variable;
+  /** Bias, [out]; absent when `bias` is false. */
   readonly bias?: tf.Variable;
 
+  /**
+   * A `kernel`×`kernel` convolution from `inChannels` to `outChannels` channels (stride default 1,
+   * padding default 0); `rng` draws the initial values.
+   */
   constructor(
     rng: Rng,
     inChannels: number,
@@ -151,6 +168,7 @@ export class Conv2d extends Module {
     }
   }
 
+  /** Convolves NHWC `x` (integer padding: that many zeros on each side of height and width). */
   apply(x: tf.Tensor): tf.Tensor4D {
     const pad = typeof this.padding === "number"
       ? [[0, 0], [this.padding, this.padding], [this.padding, this.padding], [0, 0]] as [
@@ -171,9 +189,16 @@ export class Conv2d extends Module {
  * PyTorch's `padding` means for ConvTranspose2d. Weight is [k, k, out, in] (tfjs's layout).
  */
 export class ConvTranspose2d extends Module {
+  /** Weight, [k, k, out, in] (tfjs's layout). */
   readonly weight: tf.Variable;
+  /** Bias, [out]; absent when `bias` is false. */
   readonly bias?: tf.Variable;
 
+  /**
+   * A `kernel`×`kernel` transposed convolution from `inChannels` to `outChannels` channels (stride
+   * default 1, padding default 0); `rng` draws the initial values, with PyTorch's fan_in of
+   * out·k·k.
+   */
   constructor(
     rng: Rng,
     readonly inChannels: number,
@@ -195,6 +220,7 @@ export class ConvTranspose2d extends Module {
     }
   }
 
+  /** Upsamples NHWC `x`: (in − 1)·stride − 2·padding + kernel per side ("same": in·stride). */
   apply(x: tf.Tensor): tf.Tensor4D {
     const [b, h, w] = x.shape;
     const k = this.kernel, s = this.stride;
@@ -228,9 +254,13 @@ export class ConvTranspose2d extends Module {
 
 /** Options of {@link BatchNorm}. PyTorch defaults: eps 1e-5, momentum 0.1, affine. */
 export interface BatchNormOptions {
+  /** Added to the variance before the square root (default 1e-5). */
   eps?: number;
+  /** Weight of the batch statistics in the running averages (default 0.1). */
   momentum?: number;
+  /** Scale initializer (default constant 1). */
   gammaInit?: Init;
+  /** Shift initializer (default constant 0). */
   betaInit?: Init;
 }
 
@@ -240,13 +270,20 @@ export interface BatchNormOptions {
  * unbiased one, as PyTorch does.
  */
 export class BatchNorm extends Module {
+  /** Learned scale γ, [features]. */
   readonly gamma: tf.Variable;
+  /** Learned shift β, [features]. */
   readonly beta: tf.Variable;
+  /** Running mean, [features]; a buffer (not trained), used in eval mode. */
   readonly runningMean: tf.Variable;
+  /** Running unbiased variance, [features]; a buffer (not trained), used in eval mode. */
   readonly runningVar: tf.Variable;
+  /** Added to the variance before the square root. */
   readonly eps: number;
+  /** Weight of the batch statistics in the running averages. */
   readonly momentum: number;
 
+  /** A layer over `features` channels (the last axis); `rng` feeds the initializers. */
   constructor(rng: Rng, features: number, opts: BatchNormOptions = {}) {
     super();
     this.eps = opts.eps ?? 1e-5;
@@ -257,6 +294,10 @@ export class BatchNorm extends Module {
     this.runningVar = this.param("running_var", tf.ones([features]), false);
   }
 
+  /**
+   * Normalizes with batch statistics in training mode (updating the running ones unless
+   * `opts.updateStats` is false), with the running statistics otherwise.
+   */
   apply(x: tf.Tensor, opts: ForwardOptions): tf.Tensor {
     if (!opts.training) return this.normalize(x, this.runningMean, this.runningVar);
     // On WebGPU: four fused dispatches instead of ~35 ops (lib/kernels/webgpu/batchnorm.ts).
@@ -297,13 +338,16 @@ export class BatchNorm extends Module {
 
 /** Embedding table, N(0, 1) init as in PyTorch. Lookup is a gather (its gradient is a scatter). */
 export class Embedding extends Module {
+  /** The table, [count, dim]. */
   readonly weight: tf.Variable;
 
+  /** A table of `count` vectors of length `dim`, drawn N(0, 1) from `rng`. */
   constructor(rng: Rng, count: number, dim: number) {
     super();
     this.weight = this.param("weight", rng.randn([count, dim]));
   }
 
+  /** The table's rows at `indices` (cast to int32). */
   apply(indices: tf.Tensor): tf.Tensor2D {
     return tf.gather(this.weight, tf.cast(indices, "int32")) as tf.Tensor2D;
   }

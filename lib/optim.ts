@@ -31,6 +31,7 @@ export class Adam implements Optimizer {
   #v: tf.Variable[] = [];
   #t = 0;
 
+  /** Adam with learning rate `lr`; `beta1`, `beta2` and `eps` default to PyTorch's. */
   constructor(
     public lr: number,
     readonly beta1 = 0.9,
@@ -75,6 +76,7 @@ export class Adam implements Optimizer {
 export class RMSprop implements Optimizer {
   #sq: tf.Variable[] = [];
 
+  /** RMSprop with learning rate `lr`, smoothing constant `alpha` and `eps` (PyTorch's defaults). */
   constructor(public lr: number, readonly alpha = 0.99, readonly eps = 1e-8) {}
 
   step(vars: tf.Variable[], grads: tf.Tensor[]): void {

@@ -181,12 +181,19 @@ function referenceReadme(m: Manifest, files: string[]): string {
 
 /** One row of the results table. */
 export interface ResultRow {
+  /** The paper's id (its folder under `results/`). */
   paper: string;
+  /** Which reference: the quick or the paper config. */
   kind: "quick" | "paper";
+  /** Dataset name and image count, or "—". */
   dataset: string;
+  /** Headline numbers ({@link metricsSummary}, {@link modesSummary} or {@link toysSummary}). */
   metrics: string;
+  /** Training time, with the step count where recorded. */
   time: string;
+  /** Backend and machine, as {@link hardwareLine} writes them. */
   hardware: string;
+  /** The first 8 hex digits of the git commit, or "unknown". */
   commit: string;
 }
 

@@ -25,55 +25,88 @@ import {
 
 /** Dataset facts recorded in the manifest. */
 export interface DatasetInfo {
+  /** Loader name, e.g. "mnist" or "cifar10". */
   name: string;
+  /** Number of images. */
   n: number;
+  /** sha256 hex over the source files' bytes, in the order they were read. */
   checksum: string;
+  /** Human-readable description of what was read (paths). */
   source: string;
 }
 
 /** The manifest written to `manifest.json`. */
 export interface Manifest {
+  /** The paper's id, e.g. "dcgan" (its folder under `results/`). */
   paper: string;
+  /** The run's id: its folder name under `results/<paper>/`. */
   runId: string;
+  /** "running", or "complete" once {@link Run.finish} ran (a resume sets it back to "running"). */
   status: "running" | "complete";
+  /** The paper's configuration in force (a resume reuses it). */
   config: unknown;
+  /** The random seed (`--seed`). */
   seed: number;
+  /** The backend the run started on, and why it was chosen. */
   backend: BackendChoice;
+  /** Deno, V8, TypeScript and tfjs versions the run started with. */
   versions: { deno: string; v8: string; typescript: string; tfjs: string };
   /** The machine: OS, architecture, CPU model (Linux) and logical cores; absent in old runs. */
   host?: HostInfo;
+  /**
+   * The checkout the run started at (`dirty`: uncommitted changes to tracked files); null outside a
+   * git checkout or without git.
+   */
   git: { commit: string; dirty: boolean } | null;
+  /** The dataset trained on; null for papers without one. */
   dataset: DatasetInfo | null;
   /** Config fields set by flags away from the paper's (or quick) config; absent in old runs. */
   overrides?: Record<string, unknown>;
+  /** The command that started the run, as `deno task reproduce <paper> ...`. */
   command: string[];
+  /** When the run started (ISO 8601). */
   startTime: string;
+  /** When the run completed (ISO 8601); null while running. */
   endTime: string | null;
+  /** When each `--resume` happened (ISO 8601). */
   resumedAt: string[];
   /**
    * Each resume's checkout and backend (parallel to the end of `resumedAt`; absent in old runs),
    * so a run continued at another commit or thread count says so.
    */
   resumes?: ResumeInfo[];
+  /** Training steps completed. */
   steps: number;
+  /** Images processed by the training steps so far. */
   images: number;
+  /** Training time in seconds, summed over resumes. */
   trainSeconds: number;
+  /**
+   * Training throughput in img/s (`images / trainSeconds`, to 0.1), set when the run finishes; null
+   * before, or when no time was recorded.
+   */
   imgPerSec: number | null;
+  /** Paper-specific results recorded by {@link Run.finish}. */
   extra: Record<string, unknown>;
 }
 
 /** What a `--resume` ran with. */
 export interface ResumeInfo {
+  /** The checkout at the resume; see {@link Manifest.git}. */
   git: Manifest["git"];
+  /** The backend resumed on, and its wasm thread count where set. */
   backend: { name: string; threads?: number };
 }
 
 /** Where a run ran, for the results table and citations. */
 export interface HostInfo {
+  /** Operating system, as `Deno.build.os`. */
   os: string;
+  /** CPU architecture, as `Deno.build.arch`. */
   arch: string;
   /** CPU model name from /proc/cpuinfo, or "" where it cannot be read. */
   cpu: string;
+  /** Logical cores, as `navigator.hardwareConcurrency`. */
   cores: number;
 }
 
@@ -106,16 +139,23 @@ async function gitInfo(): Promise<Manifest["git"]> {
 
 /** Options to open a run. */
 export interface OpenRunOptions {
+  /** The paper's id, e.g. "dcgan". */
   paper: string;
+  /** The run's id (the folder name under `results/<paper>/`). */
   runId: string;
   /** Run directory; default `results/<paper>/<runId>`. */
   dir?: string;
+  /** The configuration to record; a resume keeps the one in the manifest. */
   config: unknown;
+  /** The random seed to record. */
   seed: number;
+  /** The selected backend to record. */
   backend: BackendChoice;
+  /** The loaded dataset (a resume warns when its checksum changed); omitted or null without one. */
   dataset?: DatasetInfo | null;
   /** See {@link Manifest.overrides}. */
   overrides?: Record<string, unknown>;
+  /** Reopen the existing run and its checkpoint instead of creating a new one. */
   resume: boolean;
   /** Delete an existing run directory first. */
   fresh?: boolean;
@@ -273,6 +313,7 @@ export class Run {
     return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
   }
 
+  /** Keeps only the loss records up to `step`, the step a resume continues from. */
   private async truncateLosses(step: number): Promise<void> {
     const kept = (await this.readLosses()).filter((r) => r.step <= step);
     await writeFileAtomic(
@@ -320,6 +361,10 @@ export class Progress {
   #start = performance.now();
   #done = 0;
 
+  /**
+   * Prints lines tagged `[label]` for a run of `totalSteps` steps, resumed at `startStep` (the ETA
+   * counts from there), at most every `intervalMs` milliseconds (default 2000).
+   */
   constructor(
     readonly label: string,
     readonly totalSteps: number,

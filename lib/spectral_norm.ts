@@ -55,6 +55,7 @@ export class SpectralNorm<L extends SpectralNormLayer> extends Module {
   readonly u: tf.Variable;
   /** Right singular vector estimate ṽ ∈ R^{d_in·k·k} (non-trainable, checkpointed). */
   readonly v: tf.Variable;
+  /** Added to norms before dividing (default 1e-12, as PyTorch). */
   readonly eps: number;
 
   /** `rng` draws the initial ũ ~ N(0, I), normalized (as PyTorch); ṽ starts at Mᵀũ/‖Mᵀũ‖. */

@@ -8,6 +8,7 @@
  *
  * @module
  */
+/** The tfjs-core namespace, with the umbrella package's gradients and cpu backend registered. */
 import * as tf from "@tensorflow/tfjs-core";
 // tfjs-core's Node entry registers no gradients (its ESM register_all_gradients cannot load under
 // Deno: extensionless imports); the umbrella package's Node bundle registers them all, globally.

@@ -10,6 +10,7 @@ import { tf } from "../tf.ts";
 
 /** Kernel calls and GPU dispatches made while `f` ran. */
 export interface OpCount {
+  /** Kernel calls, in total. */
   kernels: number;
   /** Kernel calls by kernel name, most frequent first. */
   byKernel: Record<string, number>;

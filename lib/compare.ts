@@ -114,8 +114,8 @@ export async function compareRuns(refDir: string, runDir: string): Promise<Check
   const diff = configDifferences(ref.config, run.config);
   if (diff.length) {
     // Not a failure by itself, but the reason metric tolerances (chosen for seed and backend
-    // spread) may not fit: the run trained something else.
-    // A few fields tell the story; the manifests hold the rest.
+    // spread) may not fit: the run trained something else. A few fields tell the story; the
+    // manifests hold the rest.
     const shown = diff.slice(0, 4);
     const more = diff.length > shown.length ? `, … (${diff.length - shown.length} more)` : "";
     rows.push({

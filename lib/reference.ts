@@ -109,7 +109,7 @@ export function humanDuration(seconds: number): string {
 
 /** "wasm, 1 thread, AMD EPYC ×2 (linux)": what the run ran on. */
 export function hardwareLine(m: Manifest): string {
-  const b = m.backend as Manifest["backend"] & { threads?: number };
+  const b = m.backend;
   const parts = [b.name + (b.device ? ` (${b.device})` : "")];
   if (b.threads !== undefined) {
     // A run resumed with another thread count trained on both (bit-identical, but not as fast).
@@ -126,7 +126,7 @@ export function hardwareLine(m: Manifest): string {
 export function resumeLines(m: Manifest): string[] {
   if (!m.resumedAt.length) return [];
   const started = m.git?.commit;
-  const startThreads = (m.backend as { threads?: number }).threads;
+  const startThreads = m.backend.threads;
   const commits = new Set<string>(), threads = new Set<number>();
   for (const r of m.resumes ?? []) {
     if (r.git && (r.git.commit !== started || r.git.dirty)) {
@@ -241,7 +241,10 @@ export function modesSummary(rows: ModesRow[]): string {
 
 /** The theory figures' headline numbers: the 1-D fit and the two KL fits (papers/toys.ts). */
 export function toysSummary(
-  gaussian: { target: { mean: number; std: number }; generated: { mean: number; std: number } },
+  gaussian: {
+    target: { mean: number; std: number };
+    generated: { mean: number; std: number };
+  } | null,
   kl: { forward_kl_fit: { kl: number }; reverse_kl_fit: { kl: number } } | null,
 ): string {
   const out: string[] = [];

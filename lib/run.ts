@@ -196,11 +196,10 @@ export class Run {
       if (o.dataset && manifest.dataset && manifest.dataset.checksum !== o.dataset.checksum) {
         console.error(`warning: the dataset differs from the one this run started with`);
       }
-      const startThreads = (manifest.backend as { threads?: number }).threads;
-      const nowThreads = (o.backend as { threads?: number }).threads;
-      if (manifest.backend.name === o.backend.name && startThreads !== nowThreads) {
+      const threads = o.backend.threads;
+      if (manifest.backend.name === o.backend.name && manifest.backend.threads !== threads) {
         console.error(
-          `note: resuming with ${nowThreads} thread(s) (started with ${startThreads}); wasm ` +
+          `note: resuming with ${threads} thread(s) (started with ${manifest.backend.threads}); wasm ` +
             "results are bit-identical across thread counts, img/s is not",
         );
       }
@@ -225,15 +224,10 @@ export class Run {
       manifest.status = "running";
       manifest.endTime = null;
       manifest.resumedAt.push(new Date().toISOString());
-      const resumes = manifest.resumes ??
-        // the one commit that recorded checkouts only (resumedGit) is folded in
-        ((manifest as { resumedGit?: Manifest["git"][] }).resumedGit ?? []).map((g) => ({
-          git: g,
-          backend: { name: manifest.backend.name },
-        }));
-      delete (manifest as { resumedGit?: unknown }).resumedGit;
-      const threads = (o.backend as { threads?: number }).threads;
-      manifest.resumes = [...resumes, { git, backend: { name: o.backend.name, threads } }];
+      manifest.resumes = [
+        ...(manifest.resumes ?? []),
+        { git, backend: { name: o.backend.name, threads } },
+      ];
       const run = new Run(dir, manifest, ckpt);
       await run.truncateLosses(ckpt ? Number(ckpt.state.step) : 0);
       await run.writeManifest();

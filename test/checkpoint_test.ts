@@ -50,6 +50,8 @@ Deno.test({
   name: "TrainLoop: SIGTERM during a loop that never awaits I/O still stops it with a checkpoint",
   ignore: Deno.build.os === "windows",
   fn: async () => {
+    // Imported here, not at the top: experiment.ts registers the wasm backend, which would take
+    // priority over cpu for the other tests of this file.
     const { Run } = await import("../lib/run.ts");
     const { TrainLoop } = await import("../lib/experiment.ts");
     const { Linear } = await import("../lib/nn.ts");

@@ -14,7 +14,7 @@ import time
 import torch
 import torch.nn as nn
 
-from common import common_args, load_mnist, log_epoch, write_outputs
+from common import common_args, load_mnist, log_epoch, resume_state, save_checkpoint, write_outputs
 
 HYPER = {"lr": 1e-4, "betas": [0.9, 0.999], "batch_size": 64, "latent_dim": 100, "embed": 10,
          "dropout": 0.4}
@@ -58,9 +58,13 @@ def main():
     bce = nn.BCELoss()
     opt_g = torch.optim.Adam(G.parameters(), lr=HYPER["lr"], betas=tuple(HYPER["betas"]))
     opt_d = torch.optim.Adam(D.parameters(), lr=HYPER["lr"], betas=tuple(HYPER["betas"]))
-    t0, seen, last = time.perf_counter(), 0, {}
+    parts = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
+    state = resume_state(args, parts)
+    args.resumed_at = state["resumedAt"]
+    seen, last = state["seen"], state["last"]
+    t0 = time.perf_counter() - state["seconds"]
     nz = HYPER["latent_dim"]
-    for epoch in range(args.epochs):
+    for epoch in range(state["epoch"], args.epochs):
         for real, y in loader:
             b = real.size(0)
             ones, zeros = torch.ones(b, 1), torch.zeros(b, 1)
@@ -77,6 +81,8 @@ def main():
             opt_g.step()
             seen += b
         last = log_epoch("cgan", epoch, args.epochs, d_loss, g_loss, seen, t0)
+        state.update(epoch=epoch + 1, seen=seen, seconds=time.perf_counter() - t0, last=last)
+        save_checkpoint(args, parts, state)
     seconds = time.perf_counter() - t0
     G.eval()
     want = torch.arange(args.samples) % 10  # every class equally, as papers/cgan.ts evaluates

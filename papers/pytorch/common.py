@@ -49,12 +49,51 @@ def common_args(description: str, epochs: int) -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=10000, help="samples written for evaluation")
     p.add_argument("--mnist-dir", default=default_mnist_dir())
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from <out>/checkpoint.pt (written after every epoch)")
     args = p.parse_args()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     return args
+
+
+def checkpoint_path(args) -> str:
+    return os.path.join(args.out, "checkpoint.pt")
+
+
+def resume_state(args, parts: dict) -> dict:
+    """Restores the modules/optimizers in `parts` and the torch RNG from <out>/checkpoint.pt under
+    --resume, so a resumed run draws the same batches and noise as an uninterrupted one (the
+    DataLoader's shuffle seeds itself from the global RNG at each epoch). Returns the loop state:
+    epoch to start at, images seen, seconds trained, last losses, epochs resumed at."""
+    path = checkpoint_path(args)
+    fresh = {"epoch": 0, "seen": 0, "seconds": 0.0, "last": {}, "resumedAt": []}
+    if not args.resume:
+        if os.path.exists(path):
+            raise SystemExit(f"error: {path} exists; pass --resume to continue it or choose another --out")
+        return fresh
+    if not os.path.exists(path):
+        raise SystemExit(f"error: --resume but no checkpoint at {path}")
+    ckpt = torch.load(path, weights_only=False)
+    for name, part in parts.items():
+        part.load_state_dict(ckpt["parts"][name])
+    torch.set_rng_state(ckpt["rng"])
+    np.random.set_state(ckpt["np_rng"])
+    state = ckpt["loop"]
+    state["resumedAt"] = state.get("resumedAt", []) + [state["epoch"]]
+    print(f"resuming at epoch {state['epoch'] + 1}/{args.epochs}", flush=True)
+    return state
+
+
+def save_checkpoint(args, parts: dict, state: dict) -> None:
+    """Writes the checkpoint after an epoch: to a temporary file, then renamed (never half-written)."""
+    path = checkpoint_path(args)
+    tmp = path + ".tmp"
+    torch.save({"parts": {n: p.state_dict() for n, p in parts.items()}, "rng": torch.get_rng_state(),
+                "np_rng": np.random.get_state(), "loop": state}, tmp)
+    os.replace(tmp, path)
 
 
 def log_epoch(paper: str, epoch: int, epochs: int, d_loss, g_loss, seen: int, t0: float) -> dict:
@@ -88,6 +127,10 @@ def write_outputs(args, paper: str, hyper: dict, samples: torch.Tensor, seconds:
         "lastLosses": last_losses,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    with open(os.path.join(args.out, "run.json"), "w") as f:
+    if getattr(args, "resumed_at", None):
+        info["resumedAtEpochs"] = args.resumed_at
+    tmp = os.path.join(args.out, "run.json.tmp")
+    with open(tmp, "w") as f:
         json.dump(info, f, indent=2)
+    os.replace(tmp, os.path.join(args.out, "run.json"))
     print(json.dumps(info))

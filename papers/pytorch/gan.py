@@ -12,7 +12,7 @@ import time
 import torch
 import torch.nn as nn
 
-from common import common_args, load_mnist, log_epoch, write_outputs
+from common import common_args, load_mnist, log_epoch, resume_state, save_checkpoint, write_outputs
 
 HYPER = {"lr": 2e-4, "betas": [0.5, 0.999], "batch_size": 64, "latent_dim": 100, "bn_eps": 0.8}
 
@@ -56,8 +56,12 @@ def main():
     bce = nn.BCELoss()
     opt_g = torch.optim.Adam(G.parameters(), lr=HYPER["lr"], betas=tuple(HYPER["betas"]))
     opt_d = torch.optim.Adam(D.parameters(), lr=HYPER["lr"], betas=tuple(HYPER["betas"]))
-    t0, seen, last = time.perf_counter(), 0, {}
-    for epoch in range(args.epochs):
+    parts = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
+    state = resume_state(args, parts)
+    args.resumed_at = state["resumedAt"]
+    seen, last = state["seen"], state["last"]
+    t0 = time.perf_counter() - state["seconds"]
+    for epoch in range(state["epoch"], args.epochs):
         for (real,) in loader:
             b = real.size(0)
             valid, fake = torch.ones(b, 1), torch.zeros(b, 1)
@@ -72,6 +76,8 @@ def main():
             opt_d.step()
             seen += b
         last = log_epoch("gan", epoch, args.epochs, d_loss, g_loss, seen, t0)
+        state.update(epoch=epoch + 1, seen=seen, seconds=time.perf_counter() - t0, last=last)
+        save_checkpoint(args, parts, state)
     seconds = time.perf_counter() - t0
     G.eval()  # running BatchNorm statistics, as papers/gan.ts samples for evaluation
     with torch.no_grad():

@@ -3,8 +3,10 @@
  * one run of the PyTorch script in papers/pytorch/ with the same hyperparameters and epochs, both
  * scored by the same metrics (`deno task eval`).
  *
- *     deno task comparison <our-run-dir> <pytorch-out-dir> [more pytorch-out-dirs, e.g. other seeds]
+ *     deno task comparison <our-run-dir> <pytorch-out-dir> [more runs of either side]
  *
+ * More runs add rows: other seeds, or another schedule (e.g. the full 200 epochs and a 10-epoch
+ * schedule repeated over seeds); rows are grouped by schedule, each group holding both sides.
  * The PyTorch directory holds what papers/pytorch/common.py writes (run.json, samples.f32) plus
  * samples.metrics.json from `deno task eval --samples`.
  *
@@ -35,13 +37,8 @@ async function readJson(path: string, hint: string): Promise<Record<string, unkn
   return await readJsonFile(path, hint) as Record<string, unknown>;
 }
 
-/** Renders COMPARISON.md for `paper` from our side and the PyTorch runs (one row each). */
-export function comparisonMarkdown(
-  paper: string,
-  ours: Side,
-  torch: Side[],
-  notes: string[],
-): string {
+/** Renders COMPARISON.md for `paper` from its rows (ours and PyTorch's, one per run). */
+export function comparisonMarkdown(paper: string, rows: Side[], notes: string[]): string {
   const row = (s: Side) => {
     const m = s.metrics;
     return `| ${s.name} | ${s.epochs} | ${m.fid.toFixed(2)} | ${m.is.mean.toFixed(2)} ± ${
@@ -53,21 +50,19 @@ export function comparisonMarkdown(
   return [
     `# ${paper}: this suite vs the PyTorch reference`,
     "",
-    "Same hyperparameters and epochs on both sides; both sample sets (10,000 samples, G in eval",
+    "Same hyperparameters and epochs on both sides; all sample sets (10,000 samples, G in eval",
     "mode) are scored by the same code (`deno task eval`: our MNIST classifier's feature space — FD is",
     "a Fréchet distance there, not Inception FID; IS max 10; classes covered with the normalized",
     "entropy of the class histogram; label accuracy for conditional samples).",
     "",
     "| implementation | epochs | FD ↓ | IS ↑ | classes | label acc | train time | where |",
     "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    row(ours),
-    ...torch.map(row),
+    ...rows.map(row),
     "",
     "Reproduce:",
     "",
     "```sh",
-    ours.command,
-    ...torch.map((t) => t.command),
+    ...rows.map((r) => r.command),
     "```",
     "",
     ...notes.map((n) => `- ${n}`),
@@ -75,77 +70,139 @@ export function comparisonMarkdown(
   ].join("\n");
 }
 
-/** Reads our run and the PyTorch runs and writes `results/<paper>/COMPARISON.md`; returns its path. */
-export async function writeComparison(
-  ourDir: string,
-  torchDirs: string | string[],
-  root = "results",
-): Promise<string> {
-  const dirs = typeof torchDirs === "string" ? [torchDirs] : torchDirs;
-  const m = await Run.readManifest(ourDir);
-  const ourMetrics = await readJson(join(ourDir, "metrics.json"), `deno task eval ${ourDir}`);
-  const cfg = m.config as { epochs?: number };
-  const torch: Side[] = [];
-  const seeds: number[] = [];
-  let version = "";
-  for (const torchDir of dirs) {
-    const info = await readJson(join(torchDir, "run.json"), "run papers/pytorch/<paper>.py first");
-    const torchMetrics = await readJson(
-      join(torchDir, "samples.metrics.json"),
-      `deno task eval --samples ${join(torchDir, "samples.f32")}`,
-    );
-    if (info.paper !== m.paper) {
-      throw new UserError(`${torchDir} is a ${info.paper} run, ${ourDir} a ${m.paper} run`);
-    }
-    if (cfg.epochs !== info.epochs) {
-      throw new UserError(`epochs differ: ours ${cfg.epochs}, PyTorch ${info.epochs}`);
-    }
-    const labels = m.paper === "cgan" ? ` --labels ${join(torchDir, "labels.i32")}` : "";
-    seeds.push(info.seed as number);
-    version = `PyTorch ${info.torch} (python ${info.python})`;
-    torch.push({
+/** One run of either side, as read from its directory. */
+interface SideRun {
+  paper: string;
+  epochs: number;
+  seed: number;
+  ours: boolean;
+  /** The software versions of that side, for the notes. */
+  versions: string;
+  side: Side;
+}
+
+/** Our side (a run directory with manifest.json) or PyTorch's (run.json), with its metrics. */
+async function readSide(dir: string): Promise<SideRun> {
+  let isOurs = true;
+  try {
+    await Deno.stat(join(dir, "manifest.json"));
+  } catch {
+    isOurs = false;
+  }
+  if (isOurs) {
+    const m = await Run.readManifest(dir);
+    const metrics = await readJson(join(dir, "metrics.json"), `deno task eval ${dir}`);
+    const epochs = (m.config as { epochs?: number }).epochs!;
+    return {
+      paper: m.paper,
+      epochs,
+      seed: m.seed,
+      ours: true,
+      versions: `Deno ${m.versions.deno}, tfjs ${m.versions.tfjs}`,
+      side: {
+        name: `ganrepro (Deno + tfjs), seed ${m.seed}`,
+        epochs,
+        seconds: m.trainSeconds,
+        imgPerSec: m.imgPerSec ?? 0,
+        metrics: metrics as unknown as Side["metrics"],
+        where: `${hardwareLine(m)}, commit ${m.git?.commit.slice(0, 8) ?? "unknown"}`,
+        command: `${m.command.join(" ")} && deno task eval ${dir}`,
+      },
+    };
+  }
+  const info = await readJson(
+    join(dir, "run.json"),
+    `${dir} holds neither our manifest.json nor PyTorch's run.json: run papers/pytorch/<paper>.py first`,
+  );
+  const metrics = await readJson(
+    join(dir, "samples.metrics.json"),
+    `deno task eval --samples ${join(dir, "samples.f32")}`,
+  );
+  const paper = info.paper as string;
+  const labels = paper === "cgan" ? ` --labels ${join(dir, "labels.i32")}` : "";
+  const resumed = (info.resumedAtEpochs as number[] | undefined)?.length ?? 0;
+  return {
+    paper,
+    epochs: info.epochs as number,
+    seed: info.seed as number,
+    ours: false,
+    versions: `PyTorch ${info.torch} (python ${info.python})`,
+    side: {
       name: `PyTorch ${info.torch}, seed ${info.seed}`,
       epochs: info.epochs as number,
       seconds: info.trainSeconds as number,
       imgPerSec: info.imgPerSec as number,
-      metrics: torchMetrics as unknown as Side["metrics"],
-      where: `CPU, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${info.machine}`,
-      command: `python3 papers/pytorch/${m.paper}.py --epochs ${info.epochs} --seed ${info.seed} ` +
-        `--threads ${info.threads} --out ${torchDir} && deno task eval --samples ` +
-        `${join(torchDir, "samples.f32")}${labels}`,
-    });
-  }
-  const ours: Side = {
-    name: `ganrepro (Deno + tfjs), seed ${m.seed}`,
-    epochs: cfg.epochs!,
-    seconds: m.trainSeconds,
-    imgPerSec: m.imgPerSec ?? 0,
-    metrics: ourMetrics as unknown as Side["metrics"],
-    where: `${hardwareLine(m)}, commit ${m.git?.commit.slice(0, 8) ?? "unknown"}`,
-    command: `${m.command.join(" ")} && deno task eval ${ourDir}`,
+      metrics: metrics as unknown as Side["metrics"],
+      where: `CPU, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${info.machine}` +
+        (resumed ? `, resumed ${resumed}×` : ""),
+      command: `python3 papers/pytorch/${paper}.py --epochs ${info.epochs} --seed ${info.seed} ` +
+        `--threads ${info.threads} --out ${dir} && deno task eval --samples ` +
+        `${join(dir, "samples.f32")}${labels}`,
+    },
   };
+}
+
+/**
+ * Reads our runs and the PyTorch runs (any order; each directory is recognised by its
+ * manifest.json or run.json) and writes `results/<paper>/COMPARISON.md`; returns its path. Runs
+ * are grouped by their number of epochs, longest schedule first, and every group must hold a run
+ * of each side: rows at different schedules are never compared with each other.
+ */
+export async function writeComparison(dirs: string[], root = "results"): Promise<string> {
+  const sides: SideRun[] = [];
+  for (const dir of dirs) sides.push(await readSide(dir));
+  const paper = sides[0].paper;
+  for (const [i, s] of sides.entries()) {
+    if (s.paper !== paper) {
+      throw new UserError(`${dirs[i]} is a ${s.paper} run, ${dirs[0]} a ${paper} run`);
+    }
+  }
+  const schedules = [...new Set(sides.map((s) => s.epochs))].sort((a, b) => b - a);
+  const rows: Side[] = [];
+  for (const epochs of schedules) {
+    const group = sides.filter((s) => s.epochs === epochs);
+    if (!group.some((s) => s.ours)) {
+      throw new UserError(`no run of ours at ${epochs} epochs to compare the PyTorch run with`);
+    }
+    if (!group.some((s) => !s.ours)) {
+      throw new UserError(`no PyTorch run at ${epochs} epochs to compare our run with`);
+    }
+    // Ours first, then by seed: the PyTorch rows of a group show its seed-to-seed spread.
+    group.sort((a, b) => Number(b.ours) - Number(a.ours) || a.seed - b.seed);
+    rows.push(...group.map((s) => s.side));
+  }
+  const fullSchedule = paper === "gan" || paper === "cgan" ? 200 : undefined;
+  const spread = schedules.filter((e) => sides.filter((s) => s.epochs === e && !s.ours).length > 1);
   const notes = [
     "Our random streams differ from PyTorch's, so equal seeds do not give equal numbers: each row " +
     "is one draw of the same experiment" +
-    (seeds.length > 1 ? ", and the PyTorch rows show the seed-to-seed spread." : "."),
-    `Default schedule: ${m.paper === "gan" || m.paper === "cgan" ? 200 : "?"} epochs. ` +
-    (cfg.epochs === 200
-      ? "This is the full schedule."
-      : `This comparison is at ${cfg.epochs} epochs (the full schedule is hours of CPU on each side).`),
-    `All rows on the same machine, one CPU thread each where stated; ${version}, ` +
-    `Deno ${m.versions.deno}, tfjs ${m.versions.tfjs}.`,
+    (spread.length
+      ? `, and the PyTorch rows at ${spread.join(" and ")} epochs show the seed-to-seed spread.`
+      : "."),
+    `Default schedule: ${fullSchedule ?? "?"} epochs. ` +
+    schedules.map((e) =>
+      e === fullSchedule
+        ? `Rows at ${e} epochs are the full schedule.`
+        : `Rows at ${e} epochs are a short schedule (quick to repeat over seeds; the full one is hours of CPU per run).`
+    ).join(" ") +
+    (schedules.length > 1
+      ? " Rows at different schedules are not comparable with each other."
+      : ""),
+    `All rows on the same machine (CPU threads per row under "where"); ` +
+    `${[...new Set(sides.map((s) => s.versions))].sort().join(", ")}.`,
   ];
-  const path = join(root, m.paper, "COMPARISON.md");
-  await writeFileAtomic(path, comparisonMarkdown(m.paper, ours, torch, notes));
+  const path = join(root, paper, "COMPARISON.md");
+  await writeFileAtomic(path, comparisonMarkdown(paper, rows, notes));
   return path;
 }
 
 if (import.meta.main) {
   await runMain(async () => {
-    const [ourDir, ...torchDirs] = Deno.args;
-    if (!ourDir || torchDirs.length === 0) {
-      throw new UserError("usage: deno task comparison <our-run-dir> <pytorch-out-dir>...");
+    if (Deno.args.length < 2) {
+      throw new UserError(
+        "usage: deno task comparison <our-run-dir> <pytorch-out-dir> [more runs of either side]",
+      );
     }
-    console.log(`wrote ${await writeComparison(ourDir, torchDirs)}`);
+    console.log(`wrote ${await writeComparison(Deno.args)}`);
   });
 }

@@ -40,7 +40,7 @@ Deno.test("COMPARISON.md: both sides' metrics, times and the commands that made 
     join(torch, "samples.metrics.json"),
     JSON.stringify(metrics(10.5, 0.95)),
   );
-  const path = await writeComparison(ours, torch, root);
+  const path = await writeComparison([ours, torch], root);
   assert.equal(path, join(root, "cgan", "COMPARISON.md"));
   const md = await Deno.readTextFile(path);
   assert.match(
@@ -56,20 +56,69 @@ Deno.test("COMPARISON.md: both sides' metrics, times and the commands that made 
     md,
     /python3 papers\/pytorch\/cgan\.py --epochs 10 --seed 0 --threads 1 .*--labels .*labels\.i32/,
   );
-  assert.match(md, /at 10 epochs/);
+  assert.match(md, /Rows at 10 epochs are a short schedule/);
   // More PyTorch seeds: one row each, and the note says they show the spread.
   const torch1 = join(tmp, "torch1");
   await Deno.mkdir(torch1);
   await Deno.writeTextFile(join(torch1, "run.json"), JSON.stringify({ ...info, seed: 1 }));
   await Deno.writeTextFile(join(torch1, "samples.metrics.json"), JSON.stringify(metrics(9.75)));
-  const two = await Deno.readTextFile(await writeComparison(ours, [torch, torch1], root));
+  const two = await Deno.readTextFile(await writeComparison([torch1, ours, torch], root));
   assert.match(two, /\| PyTorch 2\.13\.0\+cpu, seed 1 \| 10 \| 9\.75 \|/);
-  assert.match(two, /seed-to-seed spread/);
-  // Different schedules are not compared.
-  await Deno.writeTextFile(join(torch, "run.json"), JSON.stringify({ ...info, epochs: 20 }));
+  assert.match(two, /PyTorch rows at 10 epochs show the seed-to-seed spread/);
+  const order = (md: string) =>
+    [...md.matchAll(/^\| (ganrepro|PyTorch)[^|]*seed (\d) \| (\d+) \|/gm)]
+      .map((r) => `${r[1]} ${r[2]} @${r[3]}`);
+  assert.deepEqual(order(two), ["ganrepro 0 @10", "PyTorch 0 @10", "PyTorch 1 @10"]);
+  // The full schedule beside it: its own group first, never compared across schedules.
+  const ours200 = join(tmp, "ours200"), torch200 = join(tmp, "torch200");
+  await Deno.mkdir(ours200);
+  await Deno.mkdir(torch200);
+  await Deno.writeTextFile(
+    join(ours200, "manifest.json"),
+    JSON.stringify({
+      ...m,
+      config: { epochs: 200 },
+      command: ["deno", "task", "reproduce", "cgan"],
+    }),
+  );
+  await Deno.writeTextFile(join(ours200, "metrics.json"), JSON.stringify(metrics(3.25, 0.99)));
+  await Deno.writeTextFile(
+    join(torch200, "run.json"),
+    JSON.stringify({ ...info, epochs: 200, resumedAtEpochs: [57] }),
+  );
+  await Deno.writeTextFile(join(torch200, "samples.metrics.json"), JSON.stringify(metrics(2.5)));
+  const all = await Deno.readTextFile(
+    await writeComparison([torch, ours, torch200, torch1, ours200], root),
+  );
+  assert.deepEqual(order(all), [
+    "ganrepro 0 @200",
+    "PyTorch 0 @200",
+    "ganrepro 0 @10",
+    "PyTorch 0 @10",
+    "PyTorch 1 @10",
+  ]);
+  assert.match(
+    all,
+    /\| PyTorch 2\.13\.0\+cpu, seed 0 \| 200 \| 2\.50 \|.*CPU, 1 thread, x86_64, resumed 1× \|/,
+  );
+  assert.match(all, /Rows at 200 epochs are the full schedule\. Rows at 10 epochs are a short/);
+  // A schedule with one side only is refused, as is another paper's run.
   await assert.rejects(
-    () => writeComparison(ours, torch, root),
-    /epochs differ: ours 10, PyTorch 20/,
+    () => writeComparison([ours, torch, torch200], root),
+    /no run of ours at 200 epochs to compare the PyTorch run with/,
+  );
+  await assert.rejects(
+    () => writeComparison([ours, torch, ours200], root),
+    /no PyTorch run at 200 epochs to compare our run with/,
+  );
+  await Deno.writeTextFile(join(torch1, "run.json"), JSON.stringify({ ...info, paper: "gan" }));
+  await assert.rejects(
+    () => writeComparison([ours, torch1], root),
+    /torch1 is a gan run, .* a cgan run/,
+  );
+  await assert.rejects(
+    () => writeComparison([ours, tmp], root),
+    /holds neither our manifest\.json nor PyTorch's run\.json/,
   );
   await Deno.remove(tmp, { recursive: true });
 });

@@ -105,7 +105,8 @@ async function readSide(dir: string): Promise<SideRun> {
         seconds: m.trainSeconds,
         imgPerSec: m.imgPerSec ?? 0,
         metrics: metrics as unknown as Side["metrics"],
-        where: `${hardwareLine(m)}, commit ${m.git?.commit.slice(0, 8) ?? "unknown"}`,
+        where: `${hardwareLine(m)}, commit ${m.git?.commit.slice(0, 8) ?? "unknown"}` +
+          (m.resumedAt?.length ? `, resumed ${m.resumedAt.length}×` : ""),
         command: `${m.command.join(" ")} && deno task eval ${dir}`,
       },
     };
@@ -188,6 +189,8 @@ export async function writeComparison(dirs: string[], root = "results"): Promise
     (schedules.length > 1
       ? " Rows at different schedules are not comparable with each other."
       : ""),
+    "Train times are wall-clock on a 2-core machine that other jobs often shared: an order of " +
+    "magnitude, not a benchmark (`deno task bench` is the benchmark).",
     `All rows on the same machine (CPU threads per row under "where"); ` +
     `${[...new Set(sides.map((s) => s.versions))].sort().join(", ")}.`,
   ];

@@ -14,7 +14,7 @@
  */
 import { join } from "node:path";
 import { runMain } from "./cli.ts";
-import { readJsonFile, UserError, writeFileAtomic } from "./fsutil.ts";
+import { exists, readJsonFile, UserError, writeFileAtomic } from "./fsutil.ts";
 import { Run } from "./run.ts";
 import { hardwareLine, humanDuration } from "./reference.ts";
 
@@ -73,7 +73,6 @@ export function comparisonMarkdown(paper: string, rows: Side[], notes: string[])
 /** One run of either side, as read from its directory. */
 interface SideRun {
   paper: string;
-  epochs: number;
   seed: number;
   ours: boolean;
   /** The software versions of that side, for the notes. */
@@ -83,19 +82,12 @@ interface SideRun {
 
 /** Our side (a run directory with manifest.json) or PyTorch's (run.json), with its metrics. */
 async function readSide(dir: string): Promise<SideRun> {
-  let isOurs = true;
-  try {
-    await Deno.stat(join(dir, "manifest.json"));
-  } catch {
-    isOurs = false;
-  }
-  if (isOurs) {
+  if (await exists(join(dir, "manifest.json"))) {
     const m = await Run.readManifest(dir);
     const metrics = await readJson(join(dir, "metrics.json"), `deno task eval ${dir}`);
     const epochs = (m.config as { epochs?: number }).epochs!;
     return {
       paper: m.paper,
-      epochs,
       seed: m.seed,
       ours: true,
       versions: `Deno ${m.versions.deno}, tfjs ${m.versions.tfjs}`,
@@ -124,7 +116,6 @@ async function readSide(dir: string): Promise<SideRun> {
   const resumed = (info.resumedAtEpochs as number[] | undefined)?.length ?? 0;
   return {
     paper,
-    epochs: info.epochs as number,
     seed: info.seed as number,
     ours: false,
     versions: `PyTorch ${info.torch} (python ${info.python})`,
@@ -158,10 +149,10 @@ export async function writeComparison(dirs: string[], root = "results"): Promise
       throw new UserError(`${dirs[i]} is a ${s.paper} run, ${dirs[0]} a ${paper} run`);
     }
   }
-  const schedules = [...new Set(sides.map((s) => s.epochs))].sort((a, b) => b - a);
-  const rows: Side[] = [];
+  const schedules = [...new Set(sides.map((s) => s.side.epochs))].sort((a, b) => b - a);
+  const rows: Side[] = [], spread: number[] = [];
   for (const epochs of schedules) {
-    const group = sides.filter((s) => s.epochs === epochs);
+    const group = sides.filter((s) => s.side.epochs === epochs);
     if (!group.some((s) => s.ours)) {
       throw new UserError(`no run of ours at ${epochs} epochs to compare the PyTorch run with`);
     }
@@ -171,9 +162,9 @@ export async function writeComparison(dirs: string[], root = "results"): Promise
     // Ours first, then by seed: the PyTorch rows of a group show its seed-to-seed spread.
     group.sort((a, b) => Number(b.ours) - Number(a.ours) || a.seed - b.seed);
     rows.push(...group.map((s) => s.side));
+    if (group.filter((s) => !s.ours).length > 1) spread.push(epochs);
   }
   const fullSchedule = paper === "gan" || paper === "cgan" ? 200 : undefined;
-  const spread = schedules.filter((e) => sides.filter((s) => s.epochs === e && !s.ours).length > 1);
   const notes = [
     "Our random streams differ from PyTorch's, so equal seeds do not give equal numbers: each row " +
     "is one draw of the same experiment" +

@@ -60,8 +60,7 @@ def main():
     opt_d = torch.optim.Adam(D.parameters(), lr=HYPER["lr"], betas=tuple(HYPER["betas"]))
     parts = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
     state = resume_state(args, parts)
-    args.resumed_at = state["resumedAt"]
-    seen, last = state["seen"], state["last"]
+    seen = state["seen"]
     t0 = time.perf_counter() - state["seconds"]
     nz = HYPER["latent_dim"]
     for epoch in range(state["epoch"], args.epochs):
@@ -83,12 +82,11 @@ def main():
         last = log_epoch("cgan", epoch, args.epochs, d_loss, g_loss, seen, t0)
         state.update(epoch=epoch + 1, seen=seen, seconds=time.perf_counter() - t0, last=last)
         save_checkpoint(args, parts, state)
-    seconds = time.perf_counter() - t0
     G.eval()
     want = torch.arange(args.samples) % 10  # every class equally, as papers/cgan.ts evaluates
     with torch.no_grad():
         samples = torch.cat([G(torch.randn(len(c), nz), c) for c in want.split(1000)])
-    write_outputs(args, "cgan", HYPER, samples, seconds, seen, last, labels=want)
+    write_outputs(args, "cgan", HYPER, samples, state, labels=want)
 
 
 if __name__ == "__main__":

@@ -104,9 +104,10 @@ def log_epoch(paper: str, epoch: int, epochs: int, d_loss, g_loss, seen: int, t0
     return last
 
 
-def write_outputs(args, paper: str, hyper: dict, samples: torch.Tensor, seconds: float,
-                  images_seen: int, last_losses: dict, labels: torch.Tensor | None = None) -> None:
-    """samples.f32 ([N, 28, 28, 1] float32 little-endian, in [-1, 1]), labels.i32, run.json."""
+def write_outputs(args, paper: str, hyper: dict, samples: torch.Tensor, state: dict,
+                  labels: torch.Tensor | None = None) -> None:
+    """samples.f32 ([N, 28, 28, 1] float32 little-endian, in [-1, 1]), labels.i32, run.json.
+    `state` is the loop state of the last checkpoint: images seen, seconds trained, last losses."""
     x = samples.detach().reshape(-1, 28, 28, 1).numpy().astype("<f4")
     x.tofile(os.path.join(args.out, "samples.f32"))
     if labels is not None:
@@ -121,14 +122,14 @@ def write_outputs(args, paper: str, hyper: dict, samples: torch.Tensor, seconds:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "trainSeconds": seconds,
-        "imgPerSec": images_seen / seconds,
+        "trainSeconds": state["seconds"],
+        "imgPerSec": state["seen"] / state["seconds"],
         "samples": int(x.shape[0]),
-        "lastLosses": last_losses,
+        "lastLosses": state["last"],
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    if getattr(args, "resumed_at", None):
-        info["resumedAtEpochs"] = args.resumed_at
+    if state["resumedAt"]:
+        info["resumedAtEpochs"] = state["resumedAt"]
     tmp = os.path.join(args.out, "run.json.tmp")
     with open(tmp, "w") as f:
         json.dump(info, f, indent=2)

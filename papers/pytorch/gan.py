@@ -58,8 +58,7 @@ def main():
     opt_d = torch.optim.Adam(D.parameters(), lr=HYPER["lr"], betas=tuple(HYPER["betas"]))
     parts = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
     state = resume_state(args, parts)
-    args.resumed_at = state["resumedAt"]
-    seen, last = state["seen"], state["last"]
+    seen = state["seen"]
     t0 = time.perf_counter() - state["seconds"]
     for epoch in range(state["epoch"], args.epochs):
         for (real,) in loader:
@@ -78,12 +77,11 @@ def main():
         last = log_epoch("gan", epoch, args.epochs, d_loss, g_loss, seen, t0)
         state.update(epoch=epoch + 1, seen=seen, seconds=time.perf_counter() - t0, last=last)
         save_checkpoint(args, parts, state)
-    seconds = time.perf_counter() - t0
     G.eval()  # running BatchNorm statistics, as papers/gan.ts samples for evaluation
     with torch.no_grad():
         samples = torch.cat([G(torch.randn(1000, HYPER["latent_dim"]))
                              for _ in range((args.samples + 999) // 1000)])[:args.samples]
-    write_outputs(args, "gan", HYPER, samples, seconds, seen, last)
+    write_outputs(args, "gan", HYPER, samples, state)
 
 
 if __name__ == "__main__":

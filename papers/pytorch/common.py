@@ -59,6 +59,14 @@ def common_args(description: str, epochs: int) -> argparse.Namespace:
     return args
 
 
+def write_atomic(path: str, write) -> None:
+    """`write(tmp)` writes the file under a temporary name, then it is renamed into place, so an
+    interrupted run never leaves a half-written output."""
+    tmp = path + ".tmp"
+    write(tmp)
+    os.replace(tmp, path)
+
+
 def checkpoint_path(args) -> str:
     return os.path.join(args.out, "checkpoint.pt")
 
@@ -89,11 +97,9 @@ def resume_state(args, parts: dict) -> dict:
 
 def save_checkpoint(args, parts: dict, state: dict) -> None:
     """Writes the checkpoint after an epoch: to a temporary file, then renamed (never half-written)."""
-    path = checkpoint_path(args)
-    tmp = path + ".tmp"
-    torch.save({"parts": {n: p.state_dict() for n, p in parts.items()}, "rng": torch.get_rng_state(),
-                "np_rng": np.random.get_state(), "loop": state}, tmp)
-    os.replace(tmp, path)
+    write_atomic(checkpoint_path(args), lambda tmp: torch.save(
+        {"parts": {n: p.state_dict() for n, p in parts.items()}, "rng": torch.get_rng_state(),
+         "np_rng": np.random.get_state(), "loop": state}, tmp))
 
 
 def log_epoch(paper: str, epoch: int, epochs: int, d_loss, g_loss, seen: int, t0: float) -> dict:
@@ -109,9 +115,9 @@ def write_outputs(args, paper: str, hyper: dict, samples: torch.Tensor, state: d
     """samples.f32 ([N, 28, 28, 1] float32 little-endian, in [-1, 1]), labels.i32, run.json.
     `state` is the loop state of the last checkpoint: images seen, seconds trained, last losses."""
     x = samples.detach().reshape(-1, 28, 28, 1).numpy().astype("<f4")
-    x.tofile(os.path.join(args.out, "samples.f32"))
+    write_atomic(os.path.join(args.out, "samples.f32"), x.tofile)
     if labels is not None:
-        labels.numpy().astype("<i4").tofile(os.path.join(args.out, "labels.i32"))
+        write_atomic(os.path.join(args.out, "labels.i32"), labels.numpy().astype("<i4").tofile)
     info = {
         "paper": paper,
         "implementation": "PyTorch",
@@ -130,8 +136,9 @@ def write_outputs(args, paper: str, hyper: dict, samples: torch.Tensor, state: d
     }
     if state["resumedAt"]:
         info["resumedAtEpochs"] = state["resumedAt"]
-    tmp = os.path.join(args.out, "run.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(info, f, indent=2)
-    os.replace(tmp, os.path.join(args.out, "run.json"))
+    def write_json(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(info, f, indent=2)
+
+    write_atomic(os.path.join(args.out, "run.json"), write_json)
     print(json.dumps(info))

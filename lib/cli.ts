@@ -65,7 +65,10 @@ const COMMON_HELP: [string, string][] = [
   ["--lr X", "learning rate (default: the paper's)"],
   ["--seed N", `random seed for init, noise, dropout and data order (default ${DEFAULT_SEED})`],
   ["--backend NAME", `${BACKENDS.join("|")} (default auto)`],
-  ["--threads N", "wasm backend threads (default 1; 2 is ~1.4× faster on an idle 2-core machine)"],
+  [
+    "--threads N",
+    "wasm (or BLAS, for --backend blas) threads (default 1; 2 is ~1.4× faster on an idle 2-core machine)",
+  ],
   ["--dataset NAME", "dataset (default: the paper's offline default)"],
   ["--data-dir DIR", "where the dataset files are"],
   ["--out DIR", "run directory (default results/<paper>/<run-id>)"],

@@ -199,8 +199,12 @@ export class Run {
       const threads = o.backend.threads;
       if (manifest.backend.name === o.backend.name && manifest.backend.threads !== threads) {
         console.error(
-          `note: resuming with ${threads} thread(s) (started with ${manifest.backend.threads}); wasm ` +
-            "results are bit-identical across thread counts, img/s is not",
+          o.backend.name === "blas"
+            ? `warning: resuming with ${threads} BLAS thread(s) (started with ` +
+              `${manifest.backend.threads}); OpenBLAS sums differ across thread counts, so ` +
+              "results will not be bit-identical to an uninterrupted run"
+            : `note: resuming with ${threads} thread(s) (started with ${manifest.backend.threads}); ` +
+              "wasm results are bit-identical across thread counts, img/s is not",
         );
       }
       if (manifest.backend.name !== o.backend.name) {

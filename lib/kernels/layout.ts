@@ -150,6 +150,45 @@ export function im2colT(
 }
 
 /**
+ * im2col: writes `col`, the [(b1-b0)·OH·OW, KH·KW·C] matrix whose row for output position
+ * (b, oh, ow) is that position's receptive field in x ([B, H, W, C]) in (kh, kw, c) order, zeros
+ * where it reads padding. Each tap is a contiguous run of C floats in x, so rows are copied run by
+ * run (the layout of a conv as one GEMM with the filter viewed as [KH·KW·C, Co]).
+ */
+export function im2col(
+  heap: Float32Array,
+  x: number,
+  col: number,
+  g: ConvGeometry,
+  b0: number = 0,
+  b1: number = g.batch,
+): void {
+  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = g;
+  let d = col;
+  for (let b = b0; b < b1; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * sh - g.padTop + kh;
+          if (ih < 0 || ih >= H) {
+            heap.fill(0, d, d + KW * C);
+            d += KW * C;
+            continue;
+          }
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = ow * sw - g.padLeft + kw;
+            if (iw < 0 || iw >= W) heap.fill(0, d, d + C);
+            else copyRun(heap, d, x + ((b * H + ih) * W + iw) * C, C);
+            d += C;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
  * col2im with accumulation, the adjoint of im2col: adds every row of `col`
  * ([(b1-b0)·OH·OW, KH·KW·C], output rows of images b0 ≤ b < b1) back into the input positions it
  * was read from. `dx` ([B, H, W, C]) must

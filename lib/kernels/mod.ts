@@ -13,7 +13,7 @@
 import "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "./wasm.ts";
 
-export { useKernelVariant } from "./wasm.ts";
+export { setBlas, useKernelVariant } from "./wasm.ts";
 export { enableWasmThreads, type WasmThreadsResult } from "./threads.ts";
 
 /**

@@ -46,9 +46,11 @@
  */
 import { tf } from "../tf.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import type { Blas } from "./blas.ts";
 import {
   col2imAdd,
   type ConvGeometry,
+  im2col,
   im2colT,
   type PhasePlacement,
   placePhase,
@@ -73,6 +75,18 @@ const stock = new Map<string, tf.KernelConfig>();
 
 /** Largest im2col/col2im scratch matrix, in floats (256 MiB); bigger batches are chunked. */
 let MAX_COL_FLOATS = 64 * 1024 * 1024;
+
+/** The native BLAS of `--backend blas`, or null for plain wasm (XNNPACK GEMMs). */
+let blas: Blas | null = null;
+
+/**
+ * Routes every GEMM of the wasm backend (BatchMatMul, and convolutions as im2col + GEMM) through
+ * `b`, a native CBLAS (see `blas.ts`) — or back to XNNPACK with null. Results differ in the last
+ * bits between the two, so the choice is part of a run's backend identity ("blas" vs "wasm").
+ */
+export function setBlas(b: Blas | null): void {
+  blas = b;
+}
 
 /** Sets the im2col/col2im scratch cap in floats (tests use a tiny one to exercise batch
  * chunking); returns the previous cap. */
@@ -178,9 +192,185 @@ function geometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
   };
 }
 
-/** GEMM through the stock XNNPACK path: [1, m, k] · [1, k, n] -> [1, m, n]. */
+/** GEMM [1, m, k] · [1, k, n] -> [1, m, n]: native BLAS when set, else stock XNNPACK. */
 function gemm(backend: BackendWasm, a: Info, b: Info): Info {
+  if (blas) return blasMatMul(backend, blas, a, b, false, false);
   return call(backend, "BatchMatMul", { a, b }, { transposeA: false, transposeB: false });
+}
+
+/**
+ * BatchMatMul on the native BLAS: `op(a)·op(b)` per batch, with the transposes done by sgemm
+ * itself. Batch dims broadcast the way the cpu backend does (equal sizes, or one of them 1).
+ */
+function blasMatMul(
+  be: BackendWasm,
+  lib: Blas,
+  a: Info,
+  b: Info,
+  transposeA: boolean,
+  transposeB: boolean,
+): Info {
+  const ra = a.shape.length, rb = b.shape.length;
+  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
+  const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
+  if (batchA !== batchB && batchA !== 1 && batchB !== 1) {
+    throw new Error(`BatchMatMul: batch sizes ${batchA} and ${batchB} do not broadcast`);
+  }
+  const batchShape = (batchA >= batchB ? a : b).shape.slice(0, -2);
+  const out = be.makeOutput([...batchShape, m, n], "float32");
+  const heap = heapF32(be);
+  const a0 = at(be, a), b0 = at(be, b), c0 = at(be, out);
+  const batch = Math.max(batchA, batchB);
+  for (let i = 0; i < batch; i++) {
+    const ci = c0 + i * m * n;
+    if (k === 0) {
+      heap.fill(0, ci, ci + m * n);
+      continue;
+    }
+    const ai = a0 + (batchA === 1 ? 0 : i * m * k), bi = b0 + (batchB === 1 ? 0 : i * k * n);
+    lib.sgemm(transposeA, transposeB, m, n, k, heap, ai, heap, bi, heap, ci);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolutions on the native BLAS: one GEMM each over the im2col matrix `col` ([P, KH·KW·Ci], P =
+// B·OH·OW output positions; W viewed as [KH·KW·Ci, Co]):
+//   y = col · W,   dW = colᵀ · dy,   dx = col2im(dy · Wᵀ).
+// The transposes are sgemm flags, so no operand is copied besides col itself.
+
+/** Conv2D forward as `col · W` per batch chunk (native BLAS only). */
+function conv2DIm2col(
+  be: BackendWasm,
+  lib: Blas,
+  x: Info,
+  filter: Info,
+  info: tf.backend_util.Conv2DInfo,
+): Info {
+  const g = geometry(info);
+  const kkc = g.filterHeight * g.filterWidth * g.inChannels;
+  const Co = info.outChannels, perImage = info.outHeight * info.outWidth;
+  const chunk = batchChunk(g.batch, perImage, kkc);
+  const y = be.makeOutput(info.outShape, "float32");
+  const scratch = new Scratch(be);
+  try {
+    for (let b0 = 0; b0 < g.batch; b0 += chunk) {
+      const b1 = Math.min(g.batch, b0 + chunk), rows = (b1 - b0) * perImage;
+      const col = scratch.alloc([rows, kkc]);
+      const heap = heapF32(be);
+      im2col(heap, at(be, x), at(be, col), g, b0, b1);
+      const yRows = at(be, y) + b0 * perImage * Co;
+      lib.sgemm(false, false, rows, Co, kkc, heap, at(be, col), heap, at(be, filter), heap, yRows);
+      scratch.free(col);
+    }
+    return y;
+  } catch (e) {
+    be.disposeData(y.dataId);
+    throw e;
+  } finally {
+    scratch.dispose();
+  }
+}
+
+/** Conv2DBackpropFilter as `colᵀ · dy`, accumulated over batch chunks (native BLAS only). */
+function conv2DBackpropFilterBlas(
+  be: BackendWasm,
+  lib: Blas,
+  x: Info,
+  dy: Info,
+  filterShape: number[],
+  info: tf.backend_util.Conv2DInfo,
+): Info {
+  const g = geometry(info);
+  const kkc = g.filterHeight * g.filterWidth * g.inChannels;
+  const Co = info.outChannels, perImage = info.outHeight * info.outWidth;
+  const chunk = batchChunk(g.batch, perImage, kkc);
+  const dw = be.makeOutput(filterShape, "float32");
+  const scratch = new Scratch(be);
+  try {
+    for (let b0 = 0; b0 < g.batch; b0 += chunk) {
+      const b1 = Math.min(g.batch, b0 + chunk), rows = (b1 - b0) * perImage;
+      const col = scratch.alloc([rows, kkc]);
+      const heap = heapF32(be);
+      im2col(heap, at(be, x), at(be, col), g, b0, b1);
+      const dyRows = at(be, dy) + b0 * perImage * Co;
+      // beta = 1 after the first chunk: sgemm accumulates into dW itself.
+      const beta = b0 === 0 ? 0 : 1;
+      lib.sgemm(
+        true,
+        false,
+        kkc,
+        Co,
+        rows,
+        heap,
+        at(be, col),
+        heap,
+        dyRows,
+        heap,
+        at(be, dw),
+        beta,
+      );
+      scratch.free(col);
+    }
+    return dw;
+  } catch (e) {
+    be.disposeData(dw.dataId);
+    throw e;
+  } finally {
+    scratch.dispose();
+  }
+}
+
+/** Conv2DBackpropInput as `col2im(dy · Wᵀ)` per batch chunk (native BLAS only). */
+function conv2DBackpropInputBlas(
+  be: BackendWasm,
+  lib: Blas,
+  dy: Info,
+  filter: Info,
+  info: tf.backend_util.Conv2DInfo,
+): Info {
+  const g = geometry(info);
+  const kkc = g.filterHeight * g.filterWidth * g.inChannels;
+  const Co = info.outChannels, perImage = info.outHeight * info.outWidth;
+  const chunk = batchChunk(g.batch, perImage, kkc);
+  const dx = be.makeOutput(info.inShape, "float32");
+  const scratch = new Scratch(be);
+  try {
+    be.typedArrayFromHeap(dx).fill(0);
+    for (let b0 = 0; b0 < g.batch; b0 += chunk) {
+      const b1 = Math.min(g.batch, b0 + chunk), rows = (b1 - b0) * perImage;
+      const col = scratch.alloc([rows, kkc]);
+      const heap = heapF32(be);
+      const dyRows = at(be, dy) + b0 * perImage * Co;
+      lib.sgemm(false, true, rows, kkc, Co, heap, dyRows, heap, at(be, filter), heap, at(be, col));
+      col2imAdd(heap, at(be, col), at(be, dx), g, b0, b1);
+      scratch.free(col);
+    }
+    return dx;
+  } catch (e) {
+    be.disposeData(dx.dataId);
+    throw e;
+  } finally {
+    scratch.dispose();
+  }
+}
+
+/** Conv2D: im2col + native GEMM under `--backend blas`; the stock XNNPACK conv otherwise (and
+ * for dilated or NCHW convs, which no paper uses). */
+function conv2D(args: Args): Info {
+  const { inputs, attrs, backend } = args;
+  const dilations = (attrs!.dilations ?? 1) as number | number[];
+  const dilated = Array.isArray(dilations) ? dilations.some((d) => d !== 1) : dilations !== 1;
+  if (
+    !blas || dilated || (attrs!.dataFormat ?? "NHWC") !== "NHWC" || inputs.x.dtype !== "float32"
+  ) {
+    return call(backend as BackendWasm, "Conv2D", inputs, attrs);
+  }
+  const info = conv2dInfo(inputs.x.shape, inputs.filter.shape, attrs!, false);
+  return conv2DIm2col(backend as BackendWasm, blas, inputs.x, inputs.filter, info);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,6 +383,11 @@ function gemm(backend: BackendWasm, a: Info, b: Info): Info {
  */
 function conv2DBackpropFilter(args: Args): Info {
   const filterShape = args.attrs!.filterShape as number[];
+  if (blas) {
+    const { x, dy } = args.inputs;
+    const info = conv2dInfo(x.shape, filterShape, args.attrs!, false);
+    return conv2DBackpropFilterBlas(args.backend as BackendWasm, blas, x, dy, filterShape, info);
+  }
   return filterShape[0] * filterShape[1] * filterShape[2] <= 256
     ? conv2DBackpropFilterIm2col(args)
     : conv2DBackpropFilterDilated(args);
@@ -457,6 +652,15 @@ function inputGradByPhases(
 function conv2DBackpropInput(args: Args): Info {
   const { attrs, inputs } = args;
   const info = conv2dInfo(attrs!.inputShape as number[], inputs.filter.shape, attrs!, false);
+  if (blas) {
+    return conv2DBackpropInputBlas(
+      args.backend as BackendWasm,
+      blas,
+      inputs.dy,
+      inputs.filter,
+      info,
+    );
+  }
   if ((info.outHeight === 1 && info.outWidth === 1) || info.inChannels < 32) {
     return conv2DBackpropInputCol2im(args);
   }
@@ -582,6 +786,9 @@ function batchMatMul({ inputs, attrs, backend }: Args): Info {
   const be = backend as BackendWasm;
   const { a, b } = inputs;
   const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+  if (blas && a.dtype === "float32" && b.dtype === "float32") {
+    return blasMatMul(be, blas, a, b, transposeA, transposeB);
+  }
   if ((!transposeA && !transposeB) || a.dtype !== "float32" || b.dtype !== "float32") {
     return call(be, "BatchMatMul", inputs, attrs);
   }
@@ -692,6 +899,7 @@ function cast({ inputs, attrs, backend }: Args): Info {
 // ---------------------------------------------------------------------------------------------
 
 const KERNELS: [string, (args: Args) => Info][] = [
+  ["Conv2D", conv2D],
   ["Conv2DBackpropFilter", conv2DBackpropFilter],
   ["Conv2DBackpropInput", conv2DBackpropInput],
   ["DepthwiseConv2dNativeBackpropInput", depthwiseBackpropInput],

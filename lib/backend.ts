@@ -9,7 +9,8 @@
  * `auto` takes the fastest backend that works here: the native TensorFlow binding when the user has
  * installed `@tensorflow/tfjs-node-gpu` or `@tensorflow/tfjs-node` (never required: its installer
  * downloads libtensorflow, which many machines cannot reach), then WebGPU when a hardware adapter
- * exists (a software/fallback adapter such as llvmpipe is slower than wasm), then wasm, then cpu.
+ * exists (a software/fallback adapter such as llvmpipe is slower than wasm), then blas when the
+ * library loads (installed, and --allow-ffi granted for it), then wasm, then cpu.
  *
  * @module
  */
@@ -174,10 +175,24 @@ export async function selectBackend(
       const why = adapter
         ? `only a software WebGPU adapter (${adapter.info.description})`
         : "no WebGPU adapter";
+      const blas = tryBlas(threads);
+      if (blas.lib && (await startBlas(blas.lib))) {
+        return {
+          ...choose(
+            "blas",
+            `auto: no tfjs-node, ${why}; wasm with GEMMs on ${blas.lib.library} ` +
+              `(${blas.lib.threads} BLAS thread(s))`,
+            blas.lib.config,
+          ),
+          threads: blas.lib.threads,
+        };
+      }
+      setBlas(null);
       const w = await startWasm(threads);
       if (w.ok) {
+        const noBlas = `no native BLAS (${blas.why.replace(/^--backend blas: /, "")})`;
         return {
-          ...choose("wasm", `auto: no tfjs-node, ${why}; wasm (XNNPACK) with our kernels${w.note}`),
+          ...choose("wasm", `auto: no tfjs-node, ${why}, ${noBlas}; wasm (XNNPACK)${w.note}`),
           threads: w.threads,
         };
       }

@@ -338,7 +338,7 @@ export async function evaluateRun(
 }
 
 const USAGE =
-  "usage: deno task eval <run-dir> [--n N] [--backend auto|wasm|cpu|webgpu|tensorflow] " +
+  "usage: deno task eval <run-dir> [--n N] [--backend auto|blas|wasm|cpu|webgpu|tensorflow] " +
   "[--inception MODEL_DIR [--data-dir DIR]] | deno task eval --samples FILE.f32 [--labels FILE.i32] " +
   "[--dataset mnist|fashion-mnist]";
 

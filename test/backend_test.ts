@@ -16,13 +16,18 @@ Deno.test("explicit cpu and wasm backends are selected and say so", async () => 
 
 Deno.test("auto picks a working backend and explains the choice", async () => {
   const choice = await selectBackend("auto");
-  assert.equal(tf.getBackend(), choice.name);
   assert.match(choice.reason, /^auto: /);
   // Without tfjs-node in ./node_modules and without a hardware GPU (CI, these machines), auto must
-  // fall through to wasm and name the reason; with a hardware adapter it picks webgpu.
-  if (choice.name === "wasm") assert.match(choice.reason, /no tfjs-node/);
+  // fall through to blas where OpenBLAS loads (CI installs it), else wasm, and name the reason;
+  // with a hardware adapter it picks webgpu.
+  if (choice.name === "wasm") assert.match(choice.reason, /no tfjs-node.*no native BLAS/);
+  if (choice.name === "blas") assert.match(choice.reason, /no tfjs-node.*GEMMs on /);
+  if (choice.name !== "webgpu" && Deno.env.get("GANREPRO_REQUIRE_BLAS") === "1") {
+    assert.equal(choice.name, "blas", choice.reason);
+  }
   if (choice.name === "webgpu") assert.ok(choice.device.length > 0);
-  assert.ok(["tensorflow", "webgpu", "wasm"].includes(choice.name));
+  assert.ok(["tensorflow", "webgpu", "blas", "wasm"].includes(choice.name));
+  assert.equal(tf.getBackend(), choice.name === "blas" ? "wasm" : choice.name);
 });
 
 Deno.test("tensorflow backend without tfjs-node installed is a clear error", async () => {

@@ -1,8 +1,9 @@
 /**
- * Benchmark of the training kernels and of full DCGAN training steps on the cpu and wasm backends.
+ * Benchmark of the training kernels and of full GAN training steps (the MLP GAN of gan/cgan, two
+ * DCGANs) on the cpu, wasm and blas backends.
  *
- *     deno task bench [--backend cpu,wasm] [--threads 2] [--batch 64] [--quick]
- *                     [--only kernels,steps] [--model dcgan28,dcgan64] [--profile]
+ *     deno task bench [--backend cpu,wasm,blas] [--threads 2] [--batch 64] [--quick]
+ *                     [--only kernels,steps] [--model mlp,dcgan28,dcgan64] [--profile]
  *     deno task bench --backend webgpu [--step-batch 64,256] [--torch FILE]   (webgpu/bench.ts)
  *
  * Prints one JSON object per line:
@@ -13,8 +14,8 @@
  *   msPerStep, cpuMsPerStep, kernelsPerStep, usPerKernel, ...}` for a full D+G step (forward, backward and Adam update of both
  *   nets), built here from plain tfjs ops;
  * - `{kind:"profile", ...}` (with `--profile`): milliseconds per kernel name over one step;
- * - `{kind:"speedup", model, ...}`: images/s of our wasm path over the stock cpu backend, from the
- *   same run.
+ * - `{kind:"speedup", model, ...}`: images/s of our wasm path over the stock cpu backend, and of
+ *   blas over wasm, from the same run.
  *
  * Times are the best of several repetitions. Wall time (`ms`, and every rate) is what you get on
  * this machine now; `cpuMs` is the process CPU time of the best run, which on a shared machine
@@ -27,7 +28,8 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { tf } from "../tf.ts";
 import { Rng } from "../random.ts";
-import { enableWasmThreads, registerFastKernels, useKernelVariant } from "./mod.ts";
+import { enableWasmThreads, registerFastKernels, setBlas, useKernelVariant } from "./mod.ts";
+import { loadBlas } from "./blas.ts";
 import { countOps } from "./opcount.ts";
 import {
   conv2DBackpropFilterDilated,
@@ -147,7 +149,7 @@ function benchKernels(
     const fwd = run("Conv2D", { x, filter: w }, { dilations: 1 });
     const bwdIn = run("Conv2DBackpropInput", { dy, filter: w }, { inputShape: xShape });
     const bwdFilter = run("Conv2DBackpropFilter", { x, dy }, { filterShape: l.filter });
-    report("Conv2D", "stock", fwd);
+    report("Conv2D", backend === "blas" ? "blas: im2col + sgemm" : "stock", fwd);
     if (backend === "wasm") {
       useKernelVariant("Conv2DBackpropInput", "stock");
       report("Conv2DBackpropInput", "stock", bwdIn);
@@ -186,8 +188,9 @@ function benchKernels(
         () => tf.dispose(filterGradDilated(x, dy, l)),
       );
     } else {
-      report("Conv2DBackpropInput", "stock", bwdIn);
-      report("Conv2DBackpropFilter", "stock", bwdFilter);
+      const v = backend === "blas" ? "blas: im2col + sgemm" : "stock";
+      report("Conv2DBackpropInput", v, bwdIn);
+      report("Conv2DBackpropFilter", v, bwdFilter);
     }
     tf.dispose([x, w, dy]);
   }
@@ -210,7 +213,11 @@ function benchMatMul(backend: string, model: string, shapes: number[][], reps: n
           kind: "kernel",
           backend,
           kernel: "MatMul",
-          variant: v === "fast" ? "ours (JS transpose + gemm)" : "stock",
+          variant: backend === "blas"
+            ? "blas: sgemm"
+            : v === "fast"
+            ? "ours (JS transpose + gemm)"
+            : "stock",
           shape: { model, m, k, n, transposeA: ta, transposeB: tb },
           gflops: (2 * m * k * n) / ms / 1e6,
           ms,
@@ -329,6 +336,49 @@ const DCGAN28: GanSpec = {
     return { D, G, zDim: 100, image: [28, 28, 1] };
   },
 };
+
+/** The MLP GAN of papers/gan.ts and cgan.ts (PyTorch-GAN's): G 100 → 128 → 256 → 512 → 1024 →
+ * 784 with batch norm after all but the first hidden layer, D 784 → 512 → 256 → 1, LeakyReLU. */
+const MLP: GanSpec = (() => {
+  const g = [100, 128, 256, 512, 1024, 784], d = [784, 512, 256, 1];
+  const macs = (w: number[]) => w.slice(1).reduce((s, n, i) => s + w[i] * n, 0);
+  return {
+    d: [],
+    g: [],
+    denseD: macs(d),
+    denseG: macs(g),
+    build(rng: Rng) {
+      const layer = (i: number, o: number) => [weight(rng, [i, o]), tf.variable(tf.zeros([o]))];
+      const gW = g.slice(1).map((o, i) => layer(g[i], o));
+      const gBn = g.slice(2, -1).map((c) => bnVars(c));
+      const dW = d.slice(1).map((o, i) => layer(d[i], o));
+      const G: Net = {
+        vars: [...gW.flat(), ...gBn.flat()],
+        apply: (z) => {
+          let h = z;
+          gW.forEach(([w, b], i) => {
+            h = tf.add(tf.matMul(h, w), b);
+            if (i === gW.length - 1) h = tf.tanh(h);
+            else h = tf.leakyRelu(i === 0 ? h : batchNorm(h, ...gBn[i - 1]), 0.2);
+          });
+          return h;
+        },
+      };
+      const D: Net = {
+        vars: dW.flat(),
+        apply: (x) => {
+          let h = tf.reshape(x, [x.shape[0], 784]);
+          dW.forEach(([w, b], i) => {
+            h = tf.add(tf.matMul(h, w), b);
+            if (i < dW.length - 1) h = tf.leakyRelu(h, 0.2);
+          });
+          return h;
+        },
+      };
+      return { D, G, zDim: 100, image: [28, 28, 1] };
+    },
+  };
+})();
 
 /** DCGAN for 64×64×3 (Radford et al.): nz 100, ngf = ndf = 64, k4 s2 p1, 4→64 and 64→4. */
 const DCGAN64: GanSpec = {
@@ -496,7 +546,7 @@ async function main() {
       quick: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
       only: { type: "string", default: "kernels,steps" },
-      model: { type: "string", default: "dcgan28,dcgan64" },
+      model: { type: "string", default: "mlp,dcgan28,dcgan64" },
       // Passed on to the webgpu bench (lib/kernels/webgpu/bench.ts).
       torch: { type: "string" },
       "step-batch": { type: "string" },
@@ -506,9 +556,11 @@ async function main() {
   });
   const parts = new Set(values.only.split(","));
   const wanted = new Set(values.model.split(","));
-  const backends = (values.backend ?? ["cpu,wasm"]).flatMap((b) => b.split(",")).filter((b) => b);
+  const backends = (values.backend ?? ["cpu,wasm,blas"]).flatMap((b) => b.split(",")).filter((b) =>
+    b
+  );
   for (const b of backends) {
-    if (!["cpu", "wasm", "webgpu"].includes(b)) throw new Error(`unknown backend ${b}`);
+    if (!["cpu", "wasm", "blas", "webgpu"].includes(b)) throw new Error(`unknown backend ${b}`);
   }
   if (backends.includes("webgpu")) {
     // The GPU bench has its own layer set (DCGAN 64×64), variants and PyTorch-anchor ratio.
@@ -523,17 +575,36 @@ async function main() {
   const quick = values.quick;
   const batch = quick ? 16 : Number(values.batch ?? 64);
   const reps = quick ? 2 : 5;
-  const models = ([["dcgan28", DCGAN28], ["dcgan64", DCGAN64]] as [string, GanSpec][])
+  const models = ([["mlp", MLP], ["dcgan28", DCGAN28], ["dcgan64", DCGAN64]] as [
+    string,
+    GanSpec,
+  ][])
     .filter(([name]) => wanted.has(name));
   const imgPerSec: Record<string, Record<string, number>> = {};
 
   for (const backend of backends) {
     let threads = 1;
+    setBlas(null);
     if (backend === "wasm") {
       registerFastKernels();
       const t = await enableWasmThreads(Number(values.threads));
       threads = t.threads;
       if (t.error) emit({ kind: "note", backend, threads, error: t.error });
+    } else if (backend === "blas") {
+      // The wasm backend (threaded if wasm ran first) with every GEMM on OpenBLAS.
+      registerFastKernels();
+      let lib;
+      try {
+        lib = loadBlas(Number(values.threads));
+      } catch (e) {
+        if (values.backend) throw e; // asked for by name: its absence is an error
+        emit({ kind: "note", backend, skipped: (e as Error).message });
+        continue;
+      }
+      setBlas(lib);
+      await tf.setBackend("wasm");
+      threads = lib.threads;
+      emit({ kind: "note", backend, threads, library: lib.library, config: lib.config });
     } else {
       await tf.setBackend(backend);
     }
@@ -550,7 +621,10 @@ async function main() {
       const kReps = backend === "cpu" ? 1 : reps;
       if (parts.has("kernels")) {
         benchKernels(backend, name, layers, kBatch, kReps);
-        if (spec.denseG > 0) {
+        if (name === "mlp") {
+          // The biggest layer, forward (no transposes) and both gradients.
+          benchMatMul(backend, name, [[kBatch, 512, 1024], [kBatch, 1024, 784]], kReps);
+        } else if (spec.denseG > 0) {
           benchMatMul(backend, name, [[kBatch, 100, 6272], [kBatch, 6272, 1]], kReps);
         }
       }
@@ -601,6 +675,16 @@ async function main() {
     }
   }
   for (const [name, r] of Object.entries(imgPerSec)) {
+    if (r.blas != null && r.wasm != null) {
+      emit({
+        kind: "speedup",
+        model: name,
+        of: "blas (wasm + OpenBLAS sgemm)",
+        over: "wasm + lib/kernels",
+        imgPerSecRatio: r.blas / r.wasm,
+        note: "images/s, same batch",
+      });
+    }
     if (r.cpu != null && r.wasm != null) {
       emit({
         kind: "speedup",

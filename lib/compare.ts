@@ -97,17 +97,30 @@ async function listFiles(dir: string, sub = ""): Promise<string[]> {
   return out.sort();
 }
 
+type ManifestBackend = { name: string; device?: string; threads?: number };
+
+/** Same numerics? wasm is bit-identical across thread counts; blas only for the same library
+ * build, CPU kernel (both in `device`) and thread count. */
+function sameBackend(a: ManifestBackend, b: ManifestBackend): boolean {
+  if (a.name !== b.name) return false;
+  return a.name !== "blas" || (a.device === b.device && a.threads === b.threads);
+}
+
+function backendLabel(b: ManifestBackend): string {
+  return b.name === "blas" ? `blas (${b.threads} thread(s), ${b.device})` : b.name;
+}
+
 /** Compares `runDir` with `refDir`; returns the table rows. */
 export async function compareRuns(refDir: string, runDir: string): Promise<CheckRow[]> {
   const ref = await Run.readManifest(refDir);
   const run = await Run.readManifest(runDir);
   const rows: CheckRow[] = [];
-  const sameSetup = ref.backend.name === run.backend.name && ref.seed === run.seed &&
+  const sameSetup = sameBackend(ref.backend, run.backend) && ref.seed === run.seed &&
     JSON.stringify(ref.config) === JSON.stringify(run.config);
   rows.push({
     check: "setup (backend, seed, config)",
-    reference: `${ref.backend.name}, seed ${ref.seed}`,
-    run: `${run.backend.name}, seed ${run.seed}`,
+    reference: `${backendLabel(ref.backend)}, seed ${ref.seed}`,
+    run: `${backendLabel(run.backend)}, seed ${run.seed}`,
     tolerance: sameSetup ? "identical → bytes must match" : "differs → metric tolerances",
     pass: true,
   });

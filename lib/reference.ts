@@ -107,10 +107,18 @@ export function humanDuration(seconds: number): string {
   return min < 60 ? `${min} min` : `${Math.floor(min / 60)} h ${String(min % 60)} min`;
 }
 
+/** The BLAS build line shortened to what decides the numerics: "OpenBLAS 0.3.21, Haswell". */
+function shortDevice(backend: string, device: string): string {
+  if (backend !== "blas") return device;
+  const version = device.match(/OpenBLAS \S+/)?.[0];
+  const core = device.match(/\(core (\S+)\)/)?.[1];
+  return version ? [version, core].filter(Boolean).join(", ") : device;
+}
+
 /** "wasm, 1 thread, AMD EPYC ×2 (linux)": what the run ran on. */
 export function hardwareLine(m: Manifest): string {
   const b = m.backend;
-  const parts = [b.name + (b.device ? ` (${b.device})` : "")];
+  const parts = [b.name + (b.device ? ` (${shortDevice(b.name, b.device)})` : "")];
   if (b.threads !== undefined) {
     // A run resumed with another thread count trained on both (bit-identical, but not as fast).
     const threads = b.threads;
@@ -139,7 +147,9 @@ export function resumeLines(m: Manifest): string[] {
   const n = m.resumedAt.length;
   const notes = [
     ...(commits.size ? [`at commit ${[...commits].join(", ")}`] : []),
-    ...(threads.size ? [`with ${[...threads].join(", ")} wasm threads`] : []),
+    ...(threads.size
+      ? [`with ${[...threads].join(", ")} ${m.backend.name === "blas" ? "BLAS" : "wasm"} threads`]
+      : []),
   ];
   return [
     `- resumed ${n} time${n === 1 ? "" : "s"} from its checkpoint` +

@@ -43,6 +43,24 @@ Deno.test("compare: another backend is judged by metric tolerances", async () =>
   assert.ok(!near.some((r) => r.check.startsWith("config differs")), "same config: no config row");
 });
 
+Deno.test("compare: blas runs match byte for byte only with the same library and threads", async () => {
+  const tmp = await Deno.makeTempDir();
+  const metrics = { fid: 10, coverage: { classesCovered: 10 } };
+  const blas = (threads: number, device = "OpenBLAS 0.3.21 (core Haswell)") =>
+    manifest({ backend: { name: "blas", reason: "", device, kernels: [], threads } });
+  await makeRun(join(tmp, "ref"), blas(2), metrics, new Uint8Array([1]));
+  await makeRun(join(tmp, "same"), blas(2), metrics, new Uint8Array([1]));
+  await makeRun(join(tmp, "threads"), blas(1), metrics, new Uint8Array([2]));
+  await makeRun(join(tmp, "cpu"), blas(2, "OpenBLAS 0.3.21 (core SkylakeX)"), metrics);
+  const same = await compareRuns(join(tmp, "ref"), join(tmp, "same"));
+  assert.ok(same.some((r) => r.check === "final.png" && r.pass), formatTable(same));
+  for (const other of ["threads", "cpu"]) {
+    const rows = await compareRuns(join(tmp, "ref"), join(tmp, other));
+    assert.ok(rows.every((r) => r.pass), formatTable(rows));
+    assert.ok(!rows.some((r) => r.check === "final.png"), `${other}: no byte comparison`);
+  }
+});
+
 Deno.test("compare: a run with another config says which fields differ", async () => {
   const tmp = await Deno.makeTempDir();
   const metrics = { fid: 10 };

@@ -171,4 +171,16 @@ Deno.test("resumeLines: says when a run was resumed at another commit or thread 
   };
   assert.match(hardwareLine(mixed), /^wasm, 1–2 threads/);
   assert.match(hardwareLine({ ...mixed, resumes: [same] }), /^wasm, 1 thread\b/);
+  const blas = {
+    ...base,
+    backend: {
+      name: "blas",
+      reason: "",
+      kernels: [],
+      threads: 2,
+      device:
+        "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64 (core Haswell)",
+    } as Manifest["backend"],
+  };
+  assert.match(hardwareLine(blas), /^blas \(OpenBLAS 0\.3\.21, Haswell\), 2 threads/);
 });

@@ -71,7 +71,7 @@ export async function promote(runDir: string, root = "results"): Promise<string>
   }
   if (!(await exists(join(runDir, "metrics.json")))) {
     // Metrics on the run's own backend, so a same-setup check can demand equal numbers.
-    await selectBackend(m.backend.name as BackendName);
+    await selectBackend(m.backend.name as BackendName, m.backend.threads ?? 1);
     try {
       // 2,000 samples suffice to pin a smoke config's numbers and keep its check quick in CI.
       await evaluateRun(runDir, { n: referenceKind(m) === "quick" ? 2000 : 10000 });

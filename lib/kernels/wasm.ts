@@ -45,8 +45,8 @@
  * Under `--backend blas` ({@link setBlas}) every GEMM above goes to a native CBLAS sgemm instead
  * of XNNPACK, and the convolutions become im2col + one GEMM each (forward `col · W`, filter
  * gradient `colᵀ · dy`, input gradient `col2im(dy · Wᵀ)`): on one core that is 65–92 GFLOP/s on
- * DCGAN-64's layers against 23–37 for XNNPACK's conv and our wasm gradients (`deno task bench`). Conv2D is registered for that switch only; with plain wasm it calls
- * the stock kernel unchanged.
+ * DCGAN-64's layers against 23–37 for XNNPACK's conv and our wasm gradients (`deno task bench`).
+ * Conv2D is registered for that switch only; with plain wasm it calls the stock kernel unchanged.
  *
  * @module
  */
@@ -248,6 +248,49 @@ function blasMatMul(
 //   y = col · W,   dW = colᵀ · dy,   dx = col2im(dy · Wᵀ).
 // The transposes are sgemm flags, so no operand is copied besides col itself.
 
+/**
+ * The batch-chunk loop shared by the three BLAS convolutions: allocates `out` (freed again if
+ * anything throws) and, per chunk of images b0 ≤ b < b1, a scratch `col` matrix of `rows` =
+ * (b1-b0)·OH·OW rows × KH·KW·Ci for `body` to fill or read. `body` gets fresh heap view and
+ * offsets; the chunk's output rows start at row b0·OH·OW.
+ */
+function overColChunks(
+  be: BackendWasm,
+  info: tf.backend_util.Conv2DInfo,
+  outShape: number[],
+  body: (
+    heap: Float32Array,
+    col: number,
+    out: number,
+    b0: number,
+    b1: number,
+    rows: number,
+  ) => void,
+  zeroOut = false,
+): Info {
+  const g = geometry(info);
+  const kkc = g.filterHeight * g.filterWidth * g.inChannels;
+  const perImage = info.outHeight * info.outWidth;
+  const chunk = batchChunk(g.batch, perImage, kkc);
+  const out = be.makeOutput(outShape, "float32");
+  const scratch = new Scratch(be);
+  try {
+    if (zeroOut) be.typedArrayFromHeap(out).fill(0);
+    for (let b0 = 0; b0 < g.batch; b0 += chunk) {
+      const b1 = Math.min(g.batch, b0 + chunk), rows = (b1 - b0) * perImage;
+      const col = scratch.alloc([rows, kkc]);
+      body(heapF32(be), at(be, col), at(be, out), b0, b1, rows);
+      scratch.free(col);
+    }
+    return out;
+  } catch (e) {
+    be.disposeData(out.dataId);
+    throw e;
+  } finally {
+    scratch.dispose();
+  }
+}
+
 /** Conv2D forward as `col · W` per batch chunk (native BLAS only). */
 function conv2DIm2col(
   be: BackendWasm,
@@ -259,26 +302,11 @@ function conv2DIm2col(
   const g = geometry(info);
   const kkc = g.filterHeight * g.filterWidth * g.inChannels;
   const Co = info.outChannels, perImage = info.outHeight * info.outWidth;
-  const chunk = batchChunk(g.batch, perImage, kkc);
-  const y = be.makeOutput(info.outShape, "float32");
-  const scratch = new Scratch(be);
-  try {
-    for (let b0 = 0; b0 < g.batch; b0 += chunk) {
-      const b1 = Math.min(g.batch, b0 + chunk), rows = (b1 - b0) * perImage;
-      const col = scratch.alloc([rows, kkc]);
-      const heap = heapF32(be);
-      im2col(heap, at(be, x), at(be, col), g, b0, b1);
-      const yRows = at(be, y) + b0 * perImage * Co;
-      lib.sgemm(false, false, rows, Co, kkc, heap, at(be, col), heap, at(be, filter), heap, yRows);
-      scratch.free(col);
-    }
-    return y;
-  } catch (e) {
-    be.disposeData(y.dataId);
-    throw e;
-  } finally {
-    scratch.dispose();
-  }
+  return overColChunks(be, info, info.outShape, (heap, col, y, b0, b1, rows) => {
+    im2col(heap, at(be, x), col, g, b0, b1);
+    const yRows = y + b0 * perImage * Co;
+    lib.sgemm(false, false, rows, Co, kkc, heap, col, heap, at(be, filter), heap, yRows);
+  });
 }
 
 /** Conv2DBackpropFilter as `colᵀ · dy`, accumulated over batch chunks (native BLAS only). */
@@ -293,42 +321,13 @@ function conv2DBackpropFilterBlas(
   const g = geometry(info);
   const kkc = g.filterHeight * g.filterWidth * g.inChannels;
   const Co = info.outChannels, perImage = info.outHeight * info.outWidth;
-  const chunk = batchChunk(g.batch, perImage, kkc);
-  const dw = be.makeOutput(filterShape, "float32");
-  if (g.batch === 0) be.typedArrayFromHeap(dw).fill(0);
-  const scratch = new Scratch(be);
-  try {
-    for (let b0 = 0; b0 < g.batch; b0 += chunk) {
-      const b1 = Math.min(g.batch, b0 + chunk), rows = (b1 - b0) * perImage;
-      const col = scratch.alloc([rows, kkc]);
-      const heap = heapF32(be);
-      im2col(heap, at(be, x), at(be, col), g, b0, b1);
-      const dyRows = at(be, dy) + b0 * perImage * Co;
-      // beta = 1 after the first chunk: sgemm accumulates into dW itself.
-      const beta = b0 === 0 ? 0 : 1;
-      lib.sgemm(
-        true,
-        false,
-        kkc,
-        Co,
-        rows,
-        heap,
-        at(be, col),
-        heap,
-        dyRows,
-        heap,
-        at(be, dw),
-        beta,
-      );
-      scratch.free(col);
-    }
-    return dw;
-  } catch (e) {
-    be.disposeData(dw.dataId);
-    throw e;
-  } finally {
-    scratch.dispose();
-  }
+  // Zeroed only for an empty batch; otherwise the first chunk writes dW (beta = 0) and later
+  // chunks accumulate into it (beta = 1).
+  return overColChunks(be, info, filterShape, (heap, col, dw, b0, b1, rows) => {
+    im2col(heap, at(be, x), col, g, b0, b1);
+    const dyRows = at(be, dy) + b0 * perImage * Co;
+    lib.sgemm(true, false, kkc, Co, rows, heap, col, heap, dyRows, heap, dw, b0 === 0 ? 0 : 1);
+  }, g.batch === 0);
 }
 
 /** Conv2DBackpropInput as `col2im(dy · Wᵀ)` per batch chunk (native BLAS only). */
@@ -342,27 +341,11 @@ function conv2DBackpropInputBlas(
   const g = geometry(info);
   const kkc = g.filterHeight * g.filterWidth * g.inChannels;
   const Co = info.outChannels, perImage = info.outHeight * info.outWidth;
-  const chunk = batchChunk(g.batch, perImage, kkc);
-  const dx = be.makeOutput(info.inShape, "float32");
-  const scratch = new Scratch(be);
-  try {
-    be.typedArrayFromHeap(dx).fill(0);
-    for (let b0 = 0; b0 < g.batch; b0 += chunk) {
-      const b1 = Math.min(g.batch, b0 + chunk), rows = (b1 - b0) * perImage;
-      const col = scratch.alloc([rows, kkc]);
-      const heap = heapF32(be);
-      const dyRows = at(be, dy) + b0 * perImage * Co;
-      lib.sgemm(false, true, rows, kkc, Co, heap, dyRows, heap, at(be, filter), heap, at(be, col));
-      col2imAdd(heap, at(be, col), at(be, dx), g, b0, b1);
-      scratch.free(col);
-    }
-    return dx;
-  } catch (e) {
-    be.disposeData(dx.dataId);
-    throw e;
-  } finally {
-    scratch.dispose();
-  }
+  return overColChunks(be, info, info.inShape, (heap, col, dx, b0, b1, rows) => {
+    const dyRows = at(be, dy) + b0 * perImage * Co;
+    lib.sgemm(false, true, rows, kkc, Co, heap, dyRows, heap, at(be, filter), heap, col);
+    col2imAdd(heap, col, dx, g, b0, b1);
+  }, true);
 }
 
 /** Conv2D: im2col + native GEMM under `--backend blas`; the stock XNNPACK conv otherwise (and

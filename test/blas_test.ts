@@ -11,6 +11,7 @@ import { registerFastKernels, setBlas } from "../lib/kernels/mod.ts";
 import { type Blas, blasPath, loadBlas } from "../lib/kernels/blas.ts";
 import { setScratchLimit } from "../lib/kernels/wasm.ts";
 import { selectBackend } from "../lib/backend.ts";
+import { assertArrayClose, CONV_CASES, convLabel, outputsOn } from "./fixtures.ts";
 
 let lib: Blas | null = null;
 let why = "";
@@ -31,32 +32,15 @@ const rng = new Rng(11, "blas-test");
 
 /** Runs `f` on cpu and on wasm+BLAS; asserts every output agrees to fp32 accuracy. */
 async function compare(what: string, f: () => tf.Tensor[]): Promise<void> {
-  const run = async (backend: string) => {
-    await tf.setBackend(backend);
-    const outs = tf.tidy(f);
-    const data = outs.map((t) => t.dataSync() as Float32Array);
-    tf.dispose(outs);
-    return data;
-  };
-  const want = await run("cpu");
+  const want = await outputsOn("cpu", f);
   setBlas(lib);
   let got: Float32Array[];
   try {
-    got = await run("wasm");
+    got = await outputsOn("wasm", f);
   } finally {
     setBlas(null);
   }
-  want.forEach((w, i) => {
-    assert.equal(got[i].length, w.length, `${what} [${i}]: length`);
-    let scale = 1;
-    for (const v of w) scale = Math.max(scale, Math.abs(v));
-    for (let j = 0; j < w.length; j++) {
-      assert.ok(
-        Math.abs(got[i][j] - w[j]) <= 2e-5 * scale,
-        `${what} [output ${i}] element ${j}: blas ${got[i][j]}, cpu ${w[j]}`,
-      );
-    }
-  });
+  want.forEach((w, i) => assertArrayClose(got[i], w, `${what} [output ${i}]`));
 }
 
 Deno.test({
@@ -130,26 +114,6 @@ Deno.test({
   },
 });
 
-type Pad = "same" | "valid" | number[][];
-const CONV_CASES: {
-  b: number;
-  h: number;
-  w: number;
-  ci: number;
-  co: number;
-  k: number;
-  s: number;
-  pad: Pad;
-}[] = [
-  { b: 3, h: 7, w: 5, ci: 2, co: 3, k: 3, s: 1, pad: "same" },
-  { b: 3, h: 7, w: 5, ci: 3, co: 4, k: 3, s: 2, pad: "valid" },
-  { b: 2, h: 16, w: 16, ci: 8, co: 16, k: 4, s: 2, pad: "same" },
-  { b: 3, h: 9, w: 7, ci: 2, co: 5, k: 4, s: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
-  { b: 3, h: 10, w: 9, ci: 2, co: 3, k: 3, s: 3, pad: [[0, 0], [0, 2], [2, 1], [0, 0]] },
-  { b: 3, h: 8, w: 6, ci: 2, co: 3, k: 1, s: 2, pad: "valid" },
-  { b: 3, h: 4, w: 4, ci: 5, co: 3, k: 4, s: 1, pad: "valid" }, // 1×1 output (DCGAN G1/D5)
-];
-
 Deno.test({
   name: "blas conv2d forward, input and filter gradients match cpu (also batch-chunked)",
   ignore,
@@ -159,11 +123,11 @@ Deno.test({
       const old = setScratchLimit(limit === Infinity ? 64 * 1024 * 1024 : limit);
       try {
         for (const c of CONV_CASES) {
-          const x = rng.randn([c.b, c.h, c.w, c.ci]) as tf.Tensor4D;
+          const x = rng.randn([c.batch, c.h, c.w, c.ci]) as tf.Tensor4D;
           const w = rng.randn([c.k, c.k, c.ci, c.co]) as tf.Tensor4D;
           const pad = c.pad as "same";
           const dy = rng.randn(tf.conv2d(x, w, c.s, pad).shape);
-          await compare(`conv ${JSON.stringify(c)} cap ${limit}`, () => {
+          await compare(`conv ${convLabel(c)} cap ${limit}`, () => {
             const f = (p: tf.Tensor, q: tf.Tensor) =>
               tf.conv2d(p as tf.Tensor4D, q as tf.Tensor4D, c.s, pad);
             return [

@@ -129,3 +129,74 @@ export async function sampleForEval(runDir: string, n: number) {
 `,
   );
 }
+
+/** Runs `f` on `backend` and returns its outputs as plain arrays. */
+export async function outputsOn(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const outs = tf.tidy(f);
+  const data = outs.map((t) => t.dataSync() as Float32Array);
+  tf.dispose(outs);
+  return data;
+}
+
+/** Asserts `got` ≈ `want` elementwise, with an fp32 tolerance scaled by the magnitude of `want`. */
+export function assertArrayClose(got: Float32Array, want: Float32Array, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  let scale = 1;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    assert.ok(err <= 2e-5 * scale, `${what}: element ${i} is ${got[i]}, cpu says ${want[i]}`);
+  }
+}
+
+/** Padding of a conv test case: tfjs's names or explicit NHWC pairs. */
+export type Pad = "same" | "valid" | [
+  [number, number],
+  [number, number],
+  [number, number],
+  [number, number],
+];
+
+/** One conv2d geometry for kernel tests. */
+export interface ConvCase {
+  batch: number;
+  h: number;
+  w: number;
+  ci: number;
+  co: number;
+  k: number;
+  s: number;
+  pad: Pad;
+}
+
+/** Explicit padding (top, bottom, left, right) in NHWC form. */
+export const explicit = (
+  t: number,
+  b: number,
+  l: number,
+  r: number,
+): Pad => [[0, 0], [t, b], [l, r], [
+  0,
+  0,
+]];
+
+/** Conv geometries every conv kernel is checked on: strides 1–3, same/valid/explicit/asymmetric
+ * padding, 1×1 kernels and a 1×1 output. */
+export const CONV_CASES: ConvCase[] = [
+  { batch: 1, h: 7, w: 5, ci: 2, co: 3, k: 3, s: 1, pad: "same" },
+  { batch: 3, h: 7, w: 5, ci: 2, co: 3, k: 3, s: 2, pad: "same" },
+  { batch: 3, h: 7, w: 5, ci: 3, co: 4, k: 3, s: 2, pad: "valid" },
+  { batch: 1, h: 8, w: 8, ci: 4, co: 2, k: 4, s: 2, pad: "same" },
+  { batch: 3, h: 9, w: 7, ci: 2, co: 5, k: 4, s: 2, pad: explicit(1, 1, 1, 1) },
+  { batch: 3, h: 7, w: 5, ci: 3, co: 2, k: 5, s: 2, pad: "same" },
+  { batch: 1, h: 7, w: 5, ci: 3, co: 2, k: 5, s: 1, pad: "valid" },
+  { batch: 3, h: 10, w: 9, ci: 2, co: 3, k: 3, s: 3, pad: explicit(0, 2, 2, 1) },
+  { batch: 3, h: 8, w: 6, ci: 2, co: 3, k: 1, s: 2, pad: "valid" },
+  { batch: 2, h: 16, w: 16, ci: 8, co: 16, k: 4, s: 2, pad: "same" },
+  { batch: 3, h: 4, w: 4, ci: 5, co: 3, k: 4, s: 1, pad: "valid" }, // 1×1 output (DCGAN G1/D5)
+];
+
+/** A conv case in one line, for assertion messages. */
+export const convLabel = (c: ConvCase): string =>
+  `b${c.batch} ${c.h}x${c.w}x${c.ci}->${c.co} k${c.k} s${c.s} ${JSON.stringify(c.pad)}`;

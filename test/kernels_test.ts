@@ -22,80 +22,28 @@ import {
   type KernelArgs,
   setScratchLimit,
 } from "../lib/kernels/wasm.ts";
+import {
+  assertArrayClose,
+  CONV_CASES,
+  convLabel,
+  explicit,
+  outputsOn,
+  type Pad,
+} from "./fixtures.ts";
 
 const registered = registerFastKernels();
 // Inputs are made on cpu (wasm has a higher priority and would otherwise be picked uninitialized);
 // tfjs moves them to whichever backend runs the op.
 await tf.setBackend("cpu");
 
-/** Runs `f` on `backend` and returns its outputs as plain arrays. */
-async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  const outs = tf.tidy(f);
-  const data = outs.map((t) => t.dataSync() as Float32Array);
-  tf.dispose(outs);
-  return data;
-}
-
-/** Asserts `got` ≈ `want` elementwise, with an fp32 tolerance scaled by the magnitude of `want`. */
-function assertClose(got: Float32Array, want: Float32Array, what: string): void {
-  assert.equal(got.length, want.length, `${what}: length`);
-  let scale = 1;
-  for (const v of want) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i] - want[i]);
-    assert.ok(err <= 2e-5 * scale, `${what}: element ${i} is ${got[i]}, cpu says ${want[i]}`);
-  }
-}
-
 /** Runs `f` on cpu and wasm and compares all outputs. */
 async function compare(what: string, f: () => tf.Tensor[]): Promise<void> {
-  const want = await on("cpu", f);
-  const got = await on("wasm", f);
-  want.forEach((w, i) => assertClose(got[i], w, `${what} [output ${i}]`));
+  const want = await outputsOn("cpu", f);
+  const got = await outputsOn("wasm", f);
+  want.forEach((w, i) => assertArrayClose(got[i], w, `${what} [output ${i}]`));
 }
 
 const rng = new Rng(7, "kernels-test");
-type Pad = "same" | "valid" | [
-  [number, number],
-  [number, number],
-  [number, number],
-  [number, number],
-];
-
-interface ConvCase {
-  batch: number;
-  h: number;
-  w: number;
-  ci: number;
-  co: number;
-  k: number;
-  s: number;
-  pad: Pad;
-}
-
-const explicit = (t: number, b: number, l: number, r: number): Pad => [[0, 0], [t, b], [l, r], [
-  0,
-  0,
-]];
-
-const CONV_CASES: ConvCase[] = [
-  { batch: 1, h: 7, w: 5, ci: 2, co: 3, k: 3, s: 1, pad: "same" },
-  { batch: 3, h: 7, w: 5, ci: 2, co: 3, k: 3, s: 2, pad: "same" },
-  { batch: 3, h: 7, w: 5, ci: 3, co: 4, k: 3, s: 2, pad: "valid" },
-  { batch: 1, h: 8, w: 8, ci: 4, co: 2, k: 4, s: 2, pad: "same" },
-  { batch: 3, h: 9, w: 7, ci: 2, co: 5, k: 4, s: 2, pad: explicit(1, 1, 1, 1) },
-  { batch: 3, h: 7, w: 5, ci: 3, co: 2, k: 5, s: 2, pad: "same" },
-  { batch: 1, h: 7, w: 5, ci: 3, co: 2, k: 5, s: 1, pad: "valid" },
-  { batch: 3, h: 10, w: 9, ci: 2, co: 3, k: 3, s: 3, pad: explicit(0, 2, 2, 1) },
-  { batch: 3, h: 8, w: 6, ci: 2, co: 3, k: 1, s: 2, pad: "valid" },
-  { batch: 2, h: 16, w: 16, ci: 8, co: 16, k: 4, s: 2, pad: "same" },
-  { batch: 3, h: 4, w: 4, ci: 5, co: 3, k: 4, s: 1, pad: "valid" }, // 1×1 output (DCGAN G1/D5)
-];
-
-const label = (c: ConvCase) =>
-  `b${c.batch} ${c.h}x${c.w}x${c.ci}->${c.co} k${c.k} s${c.s} ${JSON.stringify(c.pad)}`;
-
 Deno.test("layout loops match their index definitions on plain arrays", () => {
   const [a, m, c] = [5, 3, 19]; // 19 > the 16-wide transpose tile
   const n = a * m * c;
@@ -181,7 +129,7 @@ Deno.test("conv2d input and filter gradients match cpu", async () => {
     const w = rng.randn([c.k, c.k, c.ci, c.co]) as tf.Tensor4D;
     const outShape = tf.conv2d(x, w, c.s, c.pad).shape;
     const dy = rng.randn(outShape);
-    await compare(label(c), () => {
+    await compare(convLabel(c), () => {
       const f = (a: tf.Tensor, b: tf.Tensor) =>
         tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad), dy));
       return tf.grads(f)([x, w]);
@@ -374,7 +322,7 @@ Deno.test("alternative conv gradient kernels (bench variants) match cpu", async 
     const dy = rng.randn(tf.conv2d(x, w, c.s, c.pad).shape);
     const f = (a: tf.Tensor, b: tf.Tensor) =>
       tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad), dy));
-    const [dx, dw] = await on("cpu", () => tf.grads(f)([x, w]));
+    const [dx, dw] = await outputsOn("cpu", () => tf.grads(f)([x, w]));
     await tf.setBackend("wasm");
     const attrs = { strides: c.s, pad: c.pad, dataFormat: "NHWC" };
     const run = (fn: Alt, inputs: tf.NamedTensorMap, extra: object) => {
@@ -385,25 +333,25 @@ Deno.test("alternative conv gradient kernels (bench variants) match cpu", async 
       return data;
     };
     const inShape = { inputShape: x.shape };
-    assertClose(
+    assertArrayClose(
       run(conv2DBackpropInputPhases, { dy, filter: w }, inShape),
       dx,
-      `phases ${label(c)}`,
+      `phases ${convLabel(c)}`,
     );
-    assertClose(
+    assertArrayClose(
       run(conv2DBackpropInputCol2im, { dy, filter: w }, inShape),
       dx,
-      `col2im ${label(c)}`,
+      `col2im ${convLabel(c)}`,
     );
-    assertClose(
+    assertArrayClose(
       run(conv2DBackpropFilterIm2col, { x, dy }, { filterShape: w.shape }),
       dw,
-      `im2col ${label(c)}`,
+      `im2col ${convLabel(c)}`,
     );
-    assertClose(
+    assertArrayClose(
       run(conv2DBackpropFilterDilated, { x, dy }, { filterShape: w.shape }),
       dw,
-      `dilated ${label(c)}`,
+      `dilated ${convLabel(c)}`,
     );
     tf.dispose([x, w, dy]);
   }

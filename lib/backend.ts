@@ -2,7 +2,7 @@
  * Backend selection: `--backend auto|tensorflow|webgpu|blas|wasm|cpu`.
  *
  * `blas` is the wasm backend with every GEMM and convolution done by a native CBLAS (OpenBLAS)
- * through Deno's FFI (`lib/kernels/blas.ts`): 2–4× the wasm FLOP rate on a CPU with AVX2/AVX-512.
+ * through Deno's FFI (`lib/kernels/blas.ts`): 2–3× the wasm FLOP rate on a CPU with AVX2/AVX-512.
  * It needs the library (Debian: `libopenblas0-pthread`) and `--allow-ffi` for it; its `--threads`
  * are OpenBLAS threads, and results are deterministic per thread count (not across counts).
  *
@@ -105,6 +105,11 @@ async function startBlas(lib: Blas): Promise<boolean> {
   return await tf.setBackend("wasm");
 }
 
+/** The BackendChoice of a started blas backend. */
+function blasChoice(lib: Blas, reason: string, kernels: string[]): BackendChoice {
+  return { name: "blas", reason, device: lib.config, kernels, threads: lib.threads };
+}
+
 /** Loads the native BLAS, or null with the reason (auto mode falls through to wasm). */
 function tryBlas(threads: number): { lib: Blas | null; why: string } {
   try {
@@ -128,7 +133,7 @@ export async function selectBackend(
     n: BackendChoice["name"],
     reason: string,
     device = "",
-    ours: string[] = n === "wasm" || n === "blas" ? kernels : [],
+    ours: string[] = n === "wasm" ? kernels : [],
   ): BackendChoice => ({ name: n, reason, device, kernels: ours });
   switch (name) {
     case "tensorflow": {
@@ -150,10 +155,7 @@ export async function selectBackend(
       const { lib, why } = tryBlas(threads);
       if (!lib) throw new UserError(why);
       if (!(await startBlas(lib))) throw new UserError("the wasm backend failed to start");
-      return {
-        ...choose("blas", `requested; ${lib.threads} BLAS thread(s)`, lib.config),
-        threads: lib.threads,
-      };
+      return blasChoice(lib, `requested; ${lib.threads} BLAS thread(s)`, kernels);
     }
     case "wasm": {
       const w = await startWasm(threads);
@@ -177,15 +179,9 @@ export async function selectBackend(
         : "no WebGPU adapter";
       const blas = tryBlas(threads);
       if (blas.lib && (await startBlas(blas.lib))) {
-        return {
-          ...choose(
-            "blas",
-            `auto: no tfjs-node, ${why}; wasm with GEMMs on ${blas.lib.library} ` +
-              `(${blas.lib.threads} BLAS thread(s))`,
-            blas.lib.config,
-          ),
-          threads: blas.lib.threads,
-        };
+        const reason = `auto: no tfjs-node, ${why}; wasm with GEMMs on ${blas.lib.library} ` +
+          `(${blas.lib.threads} BLAS thread(s))`;
+        return blasChoice(blas.lib, reason, kernels);
       }
       setBlas(null);
       const w = await startWasm(threads);

@@ -29,7 +29,7 @@ import { parseArgs } from "node:util";
 import { tf } from "../tf.ts";
 import { Rng } from "../random.ts";
 import { enableWasmThreads, registerFastKernels, setBlas, useKernelVariant } from "./mod.ts";
-import { loadBlas } from "./blas.ts";
+import { selectBackend } from "../backend.ts";
 import { countOps } from "./opcount.ts";
 import {
   conv2DBackpropFilterDilated,
@@ -592,19 +592,16 @@ async function main() {
       if (t.error) emit({ kind: "note", backend, threads, error: t.error });
     } else if (backend === "blas") {
       // The wasm backend (threaded if wasm ran first) with every GEMM on OpenBLAS.
-      registerFastKernels();
-      let lib;
+      let choice;
       try {
-        lib = loadBlas(Number(values.threads));
+        choice = await selectBackend("blas", Number(values.threads));
       } catch (e) {
         if (values.backend) throw e; // asked for by name: its absence is an error
         emit({ kind: "note", backend, skipped: (e as Error).message });
         continue;
       }
-      setBlas(lib);
-      await tf.setBackend("wasm");
-      threads = lib.threads;
-      emit({ kind: "note", backend, threads, library: lib.library, config: lib.config });
+      threads = choice.threads ?? 1;
+      emit({ kind: "note", backend, threads, config: choice.device });
     } else {
       await tf.setBackend(backend);
     }

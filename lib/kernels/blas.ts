@@ -7,10 +7,10 @@
  * heap: FFI passes a view of wasm memory as a pointer, so no data is copied.
  *
  * Only `sgemm` is needed; everything else (im2col, col2im, elementwise ops) stays in the wasm
- * backend (see `wasm.ts`). OpenBLAS splits a GEMM over rows and columns, never over the inner
- * dimension, so results do not depend on the thread count (checked in the tests); they can depend
- * on the CPU (OpenBLAS picks its kernels per CPU model), which is why the manifest records
- * {@link Blas.config}.
+ * backend (see `wasm.ts`). Results repeat exactly for a given thread count (checked in the
+ * tests) but not across thread counts (measured: 1 and 2 threads differ in the last bits), and
+ * they can depend on the CPU (OpenBLAS picks its kernels per CPU model), which is why the manifest
+ * records {@link Blas.config} and the thread count.
  *
  * @module
  */

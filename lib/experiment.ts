@@ -14,7 +14,7 @@ import { type ImageDataset, loadDataset, type LoadOptions } from "./data/mod.ts"
 import { loadStateDict, type Module, stateDict } from "./nn.ts";
 import type { Optimizer } from "./optim.ts";
 import type { Rng, RngState } from "./random.ts";
-import { assertFinite, Progress, Run } from "./run.ts";
+import { assertFinite, Progress, Run, type WorkBefore } from "./run.ts";
 
 /** Parsed flags: the common ones plus the paper's own, by name. */
 export type ParsedArgs = CommonArgs & { extra: Record<string, string | boolean | undefined> };
@@ -160,6 +160,8 @@ export interface LoopOptions {
   checkpointEvery: number;
   /** Stop (with a checkpoint) after this many steps, as if interrupted. */
   maxSteps?: number;
+  /** Work before a step, when steps differ in cost, so that the ETA weighs them (see Progress). */
+  workBefore?: WorkBefore;
 }
 
 /** Signals that stop a run cleanly (Windows delivers only these two of them). */
@@ -193,7 +195,7 @@ export class TrainLoop {
     readonly opts: LoopOptions,
   ) {
     this.totalSteps = opts.stepsPerEpoch * opts.epochs;
-    this.#progress = new Progress(opts.label, this.totalSteps);
+    this.#progress = new Progress(opts.label, this.totalSteps, 0, undefined, opts.workBefore);
     this.#listen();
   }
 
@@ -243,7 +245,13 @@ export class TrainLoop {
       const rngs = ckpt.state.rngs as Record<string, RngState>;
       for (const [name, r] of Object.entries(state.rngs)) r.setState(rngs[name]);
       loop.step = Number(ckpt.state.step);
-      loop.#progress = new Progress(opts.label, loop.totalSteps, loop.step);
+      loop.#progress = new Progress(
+        opts.label,
+        loop.totalSteps,
+        loop.step,
+        undefined,
+        opts.workBefore,
+      );
       console.error(`[${opts.label}] resuming ${run.dir} at step ${loop.step}/${loop.totalSteps}`);
     }
     return loop;

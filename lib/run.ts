@@ -352,6 +352,28 @@ export function formatDuration(seconds: number): string {
 }
 
 /**
+ * Work done before step `step` (0 ≤ step ≤ total), in any unit that is proportional to time, for
+ * runs whose steps differ in cost (WGAN's 100-critic-iteration generator steps).
+ */
+export type WorkBefore = (step: number) => number;
+
+/**
+ * Seconds left after `step` of `totalSteps`, from `seconds` spent on the steps since `startStep`:
+ * the remaining work at the rate measured so far. Work defaults to one unit per step; Infinity
+ * until something was done.
+ */
+export function etaSeconds(
+  seconds: number,
+  startStep: number,
+  step: number,
+  totalSteps: number,
+  work: WorkBefore = (s) => s,
+): number {
+  const done = work(step) - work(startStep);
+  return done > 0 ? (work(totalSteps) - work(step)) * seconds / done : Infinity;
+}
+
+/**
  * Progress on stderr: epoch/step, losses, img/s and ETA, at most every `intervalMs`.
  */
 export class Progress {
@@ -361,13 +383,15 @@ export class Progress {
 
   /**
    * Prints lines tagged `[label]` for a run of `totalSteps` steps, resumed at `startStep` (the ETA
-   * counts from there), at most every `intervalMs` milliseconds (default 2000).
+   * counts from there), at most every `intervalMs` milliseconds (default 2000). `work` weighs
+   * steps of unequal cost for the ETA (default: all equal).
    */
   constructor(
     readonly label: string,
     readonly totalSteps: number,
     readonly startStep = 0,
     readonly intervalMs = 2000,
+    readonly work?: WorkBefore,
   ) {}
 
   /** Reports step `step` (1-based, global) with `images` processed since the last report. */
@@ -385,8 +409,7 @@ export class Progress {
     this.#last = now;
     const secs = (now - this.#start) / 1000;
     const imgPerSec = this.#done / Math.max(secs, 1e-9);
-    const stepsDone = step - this.startStep;
-    const eta = stepsDone > 0 ? (this.totalSteps - step) * secs / stepsDone : Infinity;
+    const eta = etaSeconds(secs, this.startStep, step, this.totalSteps, this.work);
     const vals = Object.entries(values).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ");
     console.error(
       `[${this.label}] epoch ${epoch}/${epochs} step ${step}/${this.totalSteps}  ${vals}  ` +

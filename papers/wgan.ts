@@ -311,6 +311,14 @@ export function batchesBefore(cfg: WganConfig, g: number): number {
   return g * cfg.nCritic + burnIn * (100 - cfg.nCritic);
 }
 
+/**
+ * Work before generator iteration `g`, for the ETA: critic batches plus generator updates (each
+ * costs about one critic batch), so the 100-iteration burn-in steps count 20 normal ones.
+ */
+export function workBefore(cfg: WganConfig, g: number): number {
+  return batchesBefore(cfg, g) + g;
+}
+
 // ---- experiment ---------------------------------------------------------------------------------
 
 const FLAGS: Record<string, ExtraFlag> = {
@@ -408,6 +416,8 @@ export async function main(argv: string[]): Promise<void> {
     logEvery: cfg.logEvery,
     checkpointEvery: cfg.checkpointEvery,
     maxSteps: args.maxSteps,
+    // A burn-in step costs 20 normal ones; counting critic batches keeps the early ETA honest.
+    workBefore: (g) => workBefore(cfg, g),
   });
   if (loop.step === 0) {
     const real = toTensor(data, [...Array(64).keys()]);

@@ -4,6 +4,25 @@ import { tf } from "../lib/tf.ts";
 import { FileIOHandler, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "../lib/checkpoint.ts";
 import { writeFileAtomic } from "../lib/fsutil.ts";
 import type { BackendChoice } from "../lib/backend.ts";
+import { etaSeconds, formatDuration } from "../lib/run.ts";
+
+Deno.test("ETA: remaining steps at the measured rate, counted from the resume point", () => {
+  assert.equal(etaSeconds(10, 0, 5, 20), 30);
+  assert.equal(etaSeconds(10, 100, 105, 120), 30); // resumed at 100: 5 steps took 10 s
+  assert.equal(etaSeconds(0, 7, 7, 20), Infinity);
+  assert.equal(etaSeconds(10, 0, 20, 20), 0);
+  // Weighted: steps 0–1 cost 10 units each, the rest 1.
+  const work = (s: number) => 10 * Math.min(s, 2) + Math.max(s - 2, 0);
+  assert.equal(etaSeconds(20, 0, 2, 12, work), 10);
+  assert.deepEqual([5, 59.6, 61, 3600, 3725, Infinity].map(formatDuration), [
+    "5s",
+    "1m00s",
+    "1m01s",
+    "1h00m",
+    "1h02m",
+    "?",
+  ]);
+});
 
 Deno.test("checkpoint round trip keeps tensors (float32 and int32) and JSON state", async () => {
   const dir = await Deno.makeTempDir();

@@ -18,7 +18,9 @@ import {
   main,
   PAPER_CONFIG,
   sampleForEval,
+  workBefore,
 } from "../papers/wgan.ts";
+import { etaSeconds } from "../lib/run.ts";
 import { leakyRelu } from "../lib/nn.ts";
 import { assertMatchesQuickReference, withoutSyncReads } from "./fixtures.ts";
 
@@ -77,6 +79,21 @@ Deno.test("critic burn-in schedule: 100 iterations for g < 25 and g % 500 = 0, e
     assert.equal(batchesBefore(off, g), 5 * g);
     sum += criticIterations(on, g);
   }
+});
+
+Deno.test("ETA weighs burn-in steps: exact when a step costs its critic batches + 1", () => {
+  const cfg = PAPER_CONFIG, total = 4675;
+  // Simulated clock: generator iteration g takes criticIterations(g) + 1 seconds.
+  const clock = [0];
+  for (let g = 0; g < total; g++) clock.push(clock[g] + criticIterations(cfg, g) + 1);
+  const work = (g: number) => workBefore(cfg, g);
+  for (const [start, step] of [[0, 1], [0, 25], [0, 26], [25, 600], [1000, 1001], [0, 4674]]) {
+    const eta = etaSeconds(clock[step] - clock[start], start, step, total, work);
+    assert.ok(Math.abs(eta - (clock[total] - clock[step])) < 1e-6, `start ${start} step ${step}`);
+  }
+  // Unweighted, the first step (100 critic batches) predicts ~18× the true remaining time.
+  const naive = etaSeconds(clock[1], 0, 1, total);
+  assert.ok(naive > 15 * (clock[total] - clock[1]), `naive ETA ${naive}`);
 });
 
 const tmp = await Deno.makeTempDir({ prefix: "wgan_test_" });

@@ -2,7 +2,8 @@
  * Optimizers with PyTorch's exact update rules (the reference implementations are PyTorch, and
  * tfjs's Adam/RMSprop differ in where epsilon goes and in RMSprop's default decay). Their state is a
  * plain name → tensor map so it checkpoints with the model. On the webgpu backend each variable's
- * update is one fused kernel (lib/kernels/webgpu/optim.ts).
+ * update is one fused kernel (lib/kernels/webgpu/optim.ts), on wasm one SIMD pass
+ * (lib/kernels/simd_optim.ts).
  *
  * @module
  */

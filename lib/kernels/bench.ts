@@ -3,7 +3,7 @@
  * DCGANs) on the cpu, wasm and blas backends.
  *
  *     deno task bench [--backend cpu,wasm,blas] [--threads 2] [--batch 64] [--quick]
- *                     [--only kernels,steps] [--model mlp,dcgan28,dcgan64] [--profile]
+ *                     [--only kernels,optim,steps] [--model mlp,dcgan28,dcgan64] [--profile]
  *     deno task bench --backend webgpu [--step-batch 64,256] [--torch FILE]   (webgpu/bench.ts)
  *
  * Prints one JSON object per line:
@@ -11,8 +11,12 @@
  *   Conv2DBackpropInput, Conv2DBackpropFilter and MatMul on the DCGAN layer shapes; on wasm both
  *   the stock kernel and ours (plus the alternatives we rejected) where they exist;
  * - `{kind:"step", backend, threads, model, batch, stepsPerSec, imgPerSec, gflopsEffective,
- *   msPerStep, cpuMsPerStep, kernelsPerStep, usPerKernel, ...}` for a full D+G step (forward, backward and Adam update of both
- *   nets), built here from plain tfjs ops;
+ *   msPerStep, cpuMsPerStep, kernelsPerStep, usPerKernel, ...}` for a full D+G step (forward,
+ *   backward and Adam update of both nets, with lib/optim.ts's Adam), nets built here from plain
+ *   tfjs ops;
+ * - `{kind:"optimizer", backend, model, params, optimizer, variant, ms, cpuMs}`: one Adam or
+ *   RMSprop update of all the model's parameters, as tf ops and as the fused pass lib/optim.ts
+ *   runs (wasm and blas);
  * - `{kind:"profile", ...}` (with `--profile`): milliseconds per kernel name over one step;
  * - `{kind:"speedup", model, ...}`: images/s of our wasm path over the stock cpu backend, and of
  *   blas over wasm, from the same run.
@@ -31,6 +35,9 @@ import { Rng } from "../random.ts";
 import { enableWasmThreads, registerFastKernels, setBlas, useKernelVariant } from "./mod.ts";
 import { selectBackend } from "../backend.ts";
 import { countOps } from "./opcount.ts";
+import { Adam, minimize } from "../optim.ts";
+import { adamStepOps, rmspropStepOps } from "./simd_optim.ts";
+import { fusedAdamStep, fusedRmspropStep } from "./webgpu/optim.ts";
 import {
   conv2DBackpropFilterDilated,
   conv2DBackpropFilterIm2col,
@@ -497,22 +504,19 @@ async function benchStep(
   const rng = new Rng(3, "bench-step");
   const { D, G, zDim, image } = spec.build(rng);
   const real = rng.rand([batch, ...image], -1, 1);
-  const optD = tf.train.adam(2e-4, 0.5), optG = tf.train.adam(2e-4, 0.5);
+  // The papers' optimizer (lib/optim.ts: torch's Adam, fused per backend) and loss read-back.
+  const optD = new Adam(2e-4, 0.5), optG = new Adam(2e-4, 0.5);
   // Non-saturating GAN loss with logits: softplus(-l) = -log σ(l), softplus(l) = -log(1-σ(l)).
   const step = () => {
     const z1 = rng.randn([batch, zDim]), z2 = rng.randn([batch, zDim]);
-    optD.minimize(
-      () => {
-        const fake = G.apply(z1);
-        return tf.add(
-          tf.mean(tf.softplus(tf.neg(D.apply(real)))),
-          tf.mean(tf.softplus(D.apply(fake))),
-        );
-      },
-      false,
-      D.vars,
-    );
-    optG.minimize(() => tf.mean(tf.softplus(tf.neg(D.apply(G.apply(z2))))), false, G.vars);
+    minimize(optD, D.vars, () => {
+      const fake = G.apply(z1);
+      return tf.add(
+        tf.mean(tf.softplus(tf.neg(D.apply(real)))),
+        tf.mean(tf.softplus(D.apply(fake))),
+      );
+    });
+    minimize(optG, G.vars, () => tf.mean(tf.softplus(tf.neg(D.apply(G.apply(z2))))));
     tf.dispose([z1, z2]);
   };
   const { ms, cpuMs } = best(step, steps, warmUp);
@@ -534,6 +538,44 @@ async function benchStep(
   return { ms, cpuMs, ops, kernels };
 }
 
+/**
+ * Times one optimizer update of all of a model's parameters: the op-by-op tf ops against the
+ * fused pass lib/optim.ts uses on this backend (one SIMD pass per variable on wasm/blas).
+ */
+function benchOptim(backend: string, model: string, spec: GanSpec, reps: number): void {
+  const rng = new Rng(5, "bench-optim");
+  const { D, G } = spec.build(rng);
+  const vars = [...D.vars, ...G.vars];
+  const params = vars.reduce((s, v) => s + v.size, 0);
+  const grads = vars.map((v) => rng.randn(v.shape));
+  const state = () => vars.map((v) => tf.variable(tf.zerosLike(v), false));
+  const [m, v] = [state(), state()];
+  let t = 0;
+  const adam = (step: typeof adamStepOps) => () => {
+    const h = { lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8, step: ++t };
+    vars.forEach((p, i) => step(p, grads[i], m[i], v[i], h));
+  };
+  const rms = (step: typeof rmspropStepOps) => () =>
+    vars.forEach((p, i) => step(p, grads[i], m[i], { lr: 5e-5, alpha: 0.99, eps: 1e-8 }));
+  const rows = [
+    ["adam", "ops", adam(adamStepOps)],
+    ["adam", "fused", adam(fusedAdamStep)],
+    ["rmsprop", "ops", rms(rmspropStepOps)],
+    ["rmsprop", "fused", rms(fusedRmspropStep)],
+  ] as const;
+  const ms: Record<string, number> = {};
+  for (const [optimizer, variant, f] of rows) {
+    const r = best(f, reps);
+    ms[`${optimizer}/${variant}`] = r.ms;
+    emit({ kind: "optimizer", backend, model, params, optimizer, variant, ...r });
+  }
+  for (const optimizer of ["adam", "rmsprop"]) {
+    const ratio = ms[`${optimizer}/ops`] / ms[`${optimizer}/fused`];
+    emit({ kind: "speedup", model, of: `fused ${optimizer}`, over: "tf ops", backend, ratio });
+  }
+  tf.dispose([...vars, ...grads, ...m, ...v]);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -545,7 +587,7 @@ async function main() {
       batch: { type: "string" },
       quick: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
-      only: { type: "string", default: "kernels,steps" },
+      only: { type: "string", default: "kernels,optim,steps" },
       model: { type: "string", default: "mlp,dcgan28,dcgan64" },
       // Passed on to the webgpu bench (lib/kernels/webgpu/bench.ts).
       torch: { type: "string" },
@@ -625,6 +667,7 @@ async function main() {
           benchMatMul(backend, name, [[kBatch, 100, 6272], [kBatch, 6272, 1]], kReps);
         }
       }
+      if (parts.has("optim") && backend !== "cpu") benchOptim(backend, name, spec, reps);
       if (!parts.has("steps")) continue;
       const sBatch = backend === "cpu" ? (name === "dcgan64" ? 2 : 4) : batch;
       const steps = backend === "cpu" ? 1 : quick ? 2 : 5;

@@ -9,30 +9,24 @@
  * the variables then adopt with `assign`: writing in place would also change any tensor that shares
  * a variable's buffer (tfjs shares buffers between a tensor and its clones and reshapes).
  *
- * Off the webgpu backend the same update runs as tf ops, in the order lib/optim.ts always used, so
- * cpu/wasm results are unchanged bit for bit.
+ * On the wasm backend the same update runs as one WebAssembly SIMD pass (../simd_optim.ts), on cpu
+ * as tf ops; both keep the float32 operations of the op-by-op update, so their results are
+ * unchanged bit for bit.
  *
  * @module
  */
 import { tf } from "../../tf.ts";
 import type { WebgpuBackend } from "./program.ts";
+import {
+  type AdamHyper,
+  adamStepOps,
+  type RmspropHyper,
+  rmspropStepOps,
+  wasmAdamStep,
+  wasmRmspropStep,
+} from "../simd_optim.ts";
 
-/** Adam hyper-parameters for one step, as torch.optim.Adam. */
-export interface AdamHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  /** 1-based step count, for the bias corrections. */
-  step: number;
-}
-
-/** RMSprop hyper-parameters, as torch.optim.RMSprop (no momentum, not centered). */
-export interface RmspropHyper {
-  lr: number;
-  alpha: number;
-  eps: number;
-}
+export { type AdamHyper, adamStepOps, type RmspropHyper };
 
 /** One uniform field: name and value (f32 or u32). */
 type Uniform = { name: string; type: "f32" | "u32"; value: number };
@@ -154,31 +148,9 @@ const ADAM_WGSL = elementwiseWgsl(
 );
 
 /**
- * The Adam step of {@link fusedAdamStep} as separate tf ops (about a dozen kernels): what runs off
- * webgpu, and the op-by-op baseline the webgpu bench compares the fused kernel with.
- */
-export function adamStepOps(
-  param: tf.Variable,
-  grad: tf.Tensor,
-  m: tf.Variable,
-  v: tf.Variable,
-  h: AdamHyper,
-): void {
-  const c1 = 1 - h.beta1 ** h.step, c2 = 1 - h.beta2 ** h.step;
-  tf.tidy(() => {
-    const mNew = tf.add(tf.mul(m, h.beta1), tf.mul(grad, 1 - h.beta1));
-    const vNew = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(grad), 1 - h.beta2));
-    m.assign(mNew);
-    v.assign(vNew);
-    const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(c2)), h.eps);
-    param.assign(tf.sub(param, tf.div(tf.mul(mNew, h.lr / c1), denom)));
-  });
-}
-
-/**
  * One Adam step for `param` with gradient `grad` and moment variables `m`, `v` (same shape):
  * m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², param ← param − (lr/c₁)·m / (√v/√c₂ + ε), with
- * cₖ = 1 − βₖ^step. One dispatch on the webgpu backend; tf ops with the same math elsewhere.
+ * cₖ = 1 − βₖ^step. One dispatch on webgpu, one SIMD pass on wasm, tf ops on cpu.
  */
 export function fusedAdamStep(
   param: tf.Variable,
@@ -187,7 +159,10 @@ export function fusedAdamStep(
   v: tf.Variable,
   h: AdamHyper,
 ): void {
-  if (!fusable([param, grad, m, v])) return adamStepOps(param, grad, m, v, h);
+  if (!fusable([param, grad, m, v])) {
+    if (!wasmAdamStep(param, grad, m, v, h)) adamStepOps(param, grad, m, v, h);
+    return;
+  }
   const c1 = 1 - h.beta1 ** h.step, c2 = 1 - h.beta2 ** h.step;
   const values = [h.lr / c1, h.beta1, h.beta2, h.eps, Math.sqrt(c2)];
   const outs = dispatchElementwise(
@@ -213,7 +188,7 @@ const RMSPROP_WGSL = elementwiseWgsl(
 
 /**
  * One RMSprop step (torch.optim.RMSprop, no momentum): s ← αs + (1−α)g², param ← param −
- * lr·g / (√s + ε). One dispatch on the webgpu backend; tf ops with the same math elsewhere.
+ * lr·g / (√s + ε). One dispatch on webgpu, one SIMD pass on wasm, tf ops on cpu.
  */
 export function fusedRmspropStep(
   param: tf.Variable,
@@ -222,11 +197,7 @@ export function fusedRmspropStep(
   h: RmspropHyper,
 ): void {
   if (!fusable([param, grad, sq])) {
-    tf.tidy(() => {
-      const sqNew = tf.add(tf.mul(sq, h.alpha), tf.mul(tf.square(grad), 1 - h.alpha));
-      sq.assign(sqNew);
-      param.assign(tf.sub(param, tf.div(tf.mul(grad, h.lr), tf.add(tf.sqrt(sqNew), h.eps))));
-    });
+    if (!wasmRmspropStep(param, grad, sq, h)) rmspropStepOps(param, grad, sq, h);
     return;
   }
   const values = [h.lr, h.alpha, h.eps];

@@ -1,5 +1,9 @@
 /**
- * Offline evaluation of a trained run: `deno task eval <run-dir> [--n 10000]`.
+ * Offline evaluation of a trained run: `deno task eval <run-dir> [--n N] [--backend B]`.
+ *
+ * By default it samples on the backend the run trained on and with as many samples as the
+ * committed references (10,000; 2,000 for `--quick` runs), so that `deno task check` can compare
+ * with a reference of the same setup number for number ({@link evalDefaults}).
  *
  * It reads the run's `manifest.json`, asks the run's paper script for samples through the paper's
  * exported `sampleForEval(runDir, n)`, and writes `metrics.json` into the run directory:
@@ -30,6 +34,8 @@ import { tf } from "./tf.ts";
 import { exists, UserError, writeFileAtomic } from "./fsutil.ts";
 import { type BackendName, selectBackend } from "./backend.ts";
 import { runMain } from "./cli.ts";
+import { referenceKind } from "./compare.ts";
+import { Run } from "./run.ts";
 import {
   checkModelDir,
   type FeatureExtractor,
@@ -277,6 +283,22 @@ export type RunMetrics = Partial<Omit<Metrics, "dataset" | "n">> & {
   inception?: InceptionFid;
 };
 
+/**
+ * How a run is evaluated unless told otherwise: on the backend and thread count it trained with,
+ * so that a same-setup `deno task check` against a reference can demand equal numbers, and with
+ * as many samples as the references use (2,000 for a `--quick` run, 10,000 otherwise).
+ */
+export function evalDefaults(
+  m: { runId: string; backend: { name: string; threads?: number } },
+): { backend: BackendName; threads: number; n: number } {
+  return {
+    backend: m.backend.name as BackendName,
+    threads: m.backend.threads ?? 1,
+    // 2,000 samples pin a smoke config's numbers and keep its check quick in CI.
+    n: referenceKind(m) === "quick" ? 2000 : 10000,
+  };
+}
+
 /** Samples a run through its paper's `sampleForEval`, evaluates, and writes `metrics.json`. */
 export async function evaluateRun(
   runDir: string,
@@ -355,9 +377,20 @@ async function readBinary(path: string, what: string): Promise<Uint8Array> {
 }
 
 /** Starts the backend `name` and says which (selectBackend rejects unknown names in one line). */
-async function useBackend(name: string): Promise<void> {
-  const choice = await selectBackend(name as BackendName);
+async function useBackend(name: string, threads = 1): Promise<void> {
+  const choice = await selectBackend(name as BackendName, threads);
   console.error(`[eval] backend ${choice.name}: ${choice.reason}`);
+}
+
+/** The run's own backend ({@link evalDefaults}), or `auto` with a note when it is not here. */
+async function useRunBackend(backend: BackendName, threads: number): Promise<void> {
+  try {
+    await useBackend(backend, threads);
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    console.error(`[eval] the run's backend is not available here (${e.message}); using auto`);
+    await useBackend("auto");
+  }
 }
 
 /**
@@ -432,16 +465,22 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   if (positionals.length !== 1) throw new UserError(USAGE);
-  const n = values.n === undefined ? 10000 : Number(values.n);
+  const runDir = positionals[0];
+  if (values.inception !== undefined) await checkModelDir(values.inception);
+  if (!(await exists(join(runDir, "manifest.json")))) {
+    throw new UserError(`no run at ${runDir}: ${join(runDir, "manifest.json")} is missing`);
+  }
+  const defaults = evalDefaults(await Run.readManifest(runDir));
+  const n = values.n === undefined ? defaults.n : Number(values.n);
   if (!Number.isInteger(n) || n < 10) {
     throw new UserError(`--n expects an integer ≥ 10, got "${values.n}"`);
   }
-  if (values.inception !== undefined) await checkModelDir(values.inception);
-  await useBackend(values.backend ?? "auto");
+  if (values.backend !== undefined) await useBackend(values.backend);
+  else await useRunBackend(defaults.backend, defaults.threads);
   const inception = values.inception === undefined
     ? undefined
     : await loadFeatureExtractor(values.inception);
-  const m = await evaluateRun(positionals[0], { n, inception, dataDir: values["data-dir"] });
+  const m = await evaluateRun(runDir, { n, inception, dataDir: values["data-dir"] });
   inception?.dispose();
   const parts = [`${m.paper} ${m.runDir}:`];
   if (m.fid !== undefined && m.is && m.coverage) {

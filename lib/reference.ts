@@ -16,8 +16,8 @@ import { runMain } from "./cli.ts";
 import { exists, UserError } from "./fsutil.ts";
 import { type Manifest, Run } from "./run.ts";
 import { referenceKind } from "./compare.ts";
-import { evaluateRun } from "./eval.ts";
-import { type BackendName, selectBackend } from "./backend.ts";
+import { evalDefaults, evaluateRun } from "./eval.ts";
+import { selectBackend } from "./backend.ts";
 
 /** Where the references live: `<root>/<paper>/reference/<kind>/`. */
 export function referenceDir(root: string, paper: string, kind: "quick" | "paper"): string {
@@ -71,10 +71,10 @@ export async function promote(runDir: string, root = "results"): Promise<string>
   }
   if (!(await exists(join(runDir, "metrics.json")))) {
     // Metrics on the run's own backend, so a same-setup check can demand equal numbers.
-    await selectBackend(m.backend.name as BackendName, m.backend.threads ?? 1);
+    const { backend, threads, n } = evalDefaults(m);
+    await selectBackend(backend, threads);
     try {
-      // 2,000 samples suffice to pin a smoke config's numbers and keep its check quick in CI.
-      await evaluateRun(runDir, { n: referenceKind(m) === "quick" ? 2000 : 10000 });
+      await evaluateRun(runDir, { n });
     } catch (e) {
       // Papers without classifier metrics (other datasets, toys) are kept with their own numbers.
       if (!(e instanceof UserError)) throw e;
@@ -89,7 +89,12 @@ export async function promote(runDir: string, root = "results"): Promise<string>
     await Deno.mkdir(join(tmp, dirname(f)), { recursive: true });
     await Deno.copyFile(join(runDir, f), join(tmp, f));
   }
-  await Deno.writeTextFile(join(tmp, "README.md"), referenceReadme(m, files));
+  // Classifier metrics come from `deno task eval` (a paper's own metrics.json, e.g. CycleGAN's,
+  // is written by the run itself), so only then does re-running the check need that step.
+  const metrics = join(runDir, "metrics.json");
+  const evaluated = (await exists(metrics)) &&
+    "runDir" in JSON.parse(await Deno.readTextFile(metrics));
+  await Deno.writeTextFile(join(tmp, "README.md"), referenceReadme(m, files, evaluated));
   const old = `${dest}.old-${crypto.randomUUID().slice(0, 8)}`;
   if (await exists(dest)) await Deno.rename(dest, old);
   await Deno.rename(tmp, dest);
@@ -157,7 +162,7 @@ export function resumeLines(m: Manifest): string[] {
   ];
 }
 
-function referenceReadme(m: Manifest, files: string[]): string {
+function referenceReadme(m: Manifest, files: string[], evaluated: boolean): string {
   const commit = m.git
     ? `${m.git.commit}${m.git.dirty ? " (uncommitted changes)" : ""}`
     : "unknown";
@@ -172,6 +177,7 @@ function referenceReadme(m: Manifest, files: string[]): string {
       ...(m.command.includes("--seed") ? [] : ["--seed", String(m.seed)]),
       ...(m.command.includes("--backend") ? [] : ["--backend", m.backend.name]),
     ].join(" "),
+    ...(evaluated ? [`deno task eval results/${m.paper}/${m.runId}`] : []),
     `deno task check ${m.paper}`,
     "```",
     "",

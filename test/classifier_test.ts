@@ -8,7 +8,13 @@ import { FASHION_MNIST_DIR, type ImageDataset, loadDataset, toTensor } from "../
 import { isDir } from "../lib/data/types.ts";
 import { type Classifier, FEATURE_DIM, loadClassifier } from "../lib/classifier.ts";
 import { meanCov } from "../lib/metrics.ts";
-import { evaluateRun, evaluateSampleFile, evaluateSamples, findSampler } from "../lib/eval.ts";
+import {
+  evalDefaults,
+  evaluateRun,
+  evaluateSampleFile,
+  evaluateSamples,
+  findSampler,
+} from "../lib/eval.ts";
 import { trainClassifier } from "../data/train_classifier.ts";
 import { writeFakePaper } from "./fixtures.ts";
 
@@ -215,6 +221,37 @@ Deno.test("evaluateRun: samples through the paper's sampleForEval and writes met
   await assert.rejects(() => evaluateRun(join(root, "nothing")), /manifest.json is missing/);
   clf.dispose();
   await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("evalDefaults: the run's own backend and threads; 2,000 samples for quick runs", () => {
+  assert.deepEqual(
+    evalDefaults({ runId: "quick-mnist-seed0-wasm", backend: { name: "wasm" } }),
+    { backend: "wasm", threads: 1, n: 2000 },
+  );
+  assert.deepEqual(
+    evalDefaults({ runId: "paper-mnist-seed0-blas", backend: { name: "blas", threads: 2 } }),
+    { backend: "blas", threads: 2, n: 10000 },
+  );
+});
+
+Deno.test("eval CLI: a directory without a run fails with one clear line", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-env",
+      new URL("../lib/eval.ts", import.meta.url).pathname,
+      "results/no-such-run",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(out.stderr).trim();
+  assert.equal(out.code, 1);
+  assert.equal(
+    err,
+    "error: no run at results/no-such-run: results/no-such-run/manifest.json is missing",
+  );
 });
 
 Deno.test("eval CLI: --inception without a model directory fails with one clear line", async () => {

@@ -69,10 +69,21 @@ Deno.test("promote: keeps manifest, metrics, figures and the last grid; replaces
   const rows = await compareRuns(dest, run);
   assert.ok(rows.every((r) => r.pass), formatTable(rows));
   assert.ok(rows.some((r) => r.check === "grids/epoch_002.png"), "nested PNGs are compared");
+  // A paper's own metrics need no eval step to re-check; classifier metrics (written by `deno task
+  // eval`, which records the run dir) do, and the README says so with the run's path.
+  assert.doesNotMatch(await Deno.readTextFile(join(dest, "README.md")), /deno task eval/);
+  await Deno.writeTextFile(
+    join(run, "metrics.json"),
+    JSON.stringify({ ...metrics, runDir: run, n: 10000 }),
+  );
   // Promoting again replaces the reference whole and leaves no temp directories.
   await Deno.writeFile(join(run, "real.png"), new Uint8Array([9]));
   await promote(run, root);
   assert.deepEqual(await Deno.readFile(join(dest, "real.png")), new Uint8Array([9]));
+  assert.match(
+    await Deno.readTextFile(join(dest, "README.md")),
+    /\ndeno task eval results\/gan\/paper-mnist-seed0-wasm\ndeno task check gan\n/,
+  );
   const siblings = [];
   for await (const e of Deno.readDir(join(root, "gan", "reference"))) siblings.push(e.name);
   assert.deepEqual(siblings, ["paper"]);

@@ -41,9 +41,10 @@ def load_mnist(directory: str):
     return (x - 0.5) / 0.5, torch.from_numpy(labels.astype(np.int64))
 
 
-def common_args(description: str, epochs: int) -> argparse.Namespace:
+def common_args(description: str, epochs: int, batch_size: int) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--batch-size", type=int, default=batch_size)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: like our wasm run)")
     p.add_argument("--samples", type=int, default=10000, help="samples written for evaluation")

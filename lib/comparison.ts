@@ -223,7 +223,7 @@ export async function writeComparison(dirs: string[], root = "results"): Promise
       : ""),
     "Train times are wall-clock on a 2-core machine that other jobs often shared: an order of " +
     "magnitude, not a benchmark (`deno task bench` is the benchmark).",
-    `All rows on the same machine (CPU threads per row under "where"); ` +
+    `Both sides of a schedule ran on the same machine (CPU threads per row under "where"); ` +
     `${[...new Set(sides.map((s) => s.versions))].sort().join(", ")}.`,
   ];
   const path = join(root, paper, "COMPARISON.md");

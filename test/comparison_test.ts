@@ -113,6 +113,7 @@ Deno.test("COMPARISON.md: both sides' metrics, times and the commands that made 
     all,
     /\| PyTorch 2\.13\.0\+cpu, seed 0 \| 50 × 32 \| 2\.50 \|.*CPU, 1 thread, x86_64, resumed 1× \|/,
   );
+  assert.match(all, /Both sides of a schedule ran on the same machine \(CPU threads per row/);
   assert.match(all, /Rows at 50 × 32 are the full schedule\. Rows at 10 × 64 are a short/);
   // A schedule with one side only is refused, as is another paper's run.
   await assert.rejects(

@@ -34,6 +34,7 @@ export const DEFAULT_SCHEDULES: Readonly<Record<string, Schedule>> = {
 };
 
 const scheduleText = (s: Schedule) => `${s.epochs} × ${s.batchSize}`;
+const scheduleWords = (s: Schedule) => `${s.epochs} epochs of batch ${s.batchSize}`;
 
 interface Side extends Schedule {
   name: string;
@@ -67,9 +68,10 @@ export function comparisonMarkdown(paper: string, rows: Side[], notes: string[])
     `# ${paper}: this suite vs the PyTorch reference`,
     "",
     "Same hyperparameters and schedule (epochs × batch size) on both sides of each group of rows;",
-    "all sample sets (10,000 samples, G in eval mode) are scored by the same code (`deno task eval`: our MNIST classifier's feature space — FD is",
-    "a Fréchet distance there, not Inception FID; IS max 10; classes covered with the normalized",
-    "entropy of the class histogram; label accuracy for conditional samples).",
+    "all sample sets (10,000 samples, G in eval mode) are scored by the same code (`deno task eval`:",
+    "our MNIST classifier's feature space — FD is a Fréchet distance there, not Inception FID; IS max",
+    "10; classes covered with the normalized entropy of the class histogram; label accuracy for",
+    "conditional samples).",
     "",
     "| implementation | epochs × batch | FD ↓ | IS ↑ | classes | label acc | train time | where |",
     "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -175,24 +177,20 @@ export async function writeComparison(dirs: string[], root = "results"): Promise
     }
   }
   // Longest schedule first: by epochs, then by batch size (more steps per epoch first).
-  const schedules = [...new Map(sides.map((s) => [scheduleText(s.side), s.side])).values()]
-    .sort((a, b) => b.epochs - a.epochs || a.batchSize - b.batchSize)
-    .map((s) => ({ epochs: s.epochs, batchSize: s.batchSize }));
+  const schedules: Schedule[] = [
+    ...new Map(sides.map((s) => [scheduleText(s.side), s.side])).values(),
+  ].sort((a, b) => b.epochs - a.epochs || a.batchSize - b.batchSize);
   const rows: Side[] = [], spread: string[] = [];
   for (const schedule of schedules) {
     const at = scheduleText(schedule);
     const group = sides.filter((s) => scheduleText(s.side) === at);
     if (!group.some((s) => s.ours)) {
       throw new UserError(
-        `no run of ours at ${schedule.epochs} epochs of batch ${schedule.batchSize} to compare ` +
-          "the PyTorch run with",
+        `no run of ours at ${scheduleWords(schedule)} to compare the PyTorch run with`,
       );
     }
     if (!group.some((s) => !s.ours)) {
-      throw new UserError(
-        `no PyTorch run at ${schedule.epochs} epochs of batch ${schedule.batchSize} to compare ` +
-          "our run with",
-      );
+      throw new UserError(`no PyTorch run at ${scheduleWords(schedule)} to compare our run with`);
     }
     // Ours first, then by seed: the PyTorch rows of a group show its seed-to-seed spread.
     group.sort((a, b) => Number(b.ours) - Number(a.ours) || a.seed - b.seed);

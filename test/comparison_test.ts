@@ -77,20 +77,20 @@ Deno.test("COMPARISON.md: both sides' metrics, times and the commands that made 
       .map((r) => `${r[1]} ${r[2]} @${r[3]}`);
   assert.deepEqual(order(two), ["ganrepro 0 @10 × 64", "PyTorch 0 @10 × 64", "PyTorch 1 @10 × 64"]);
   // The full schedule beside it: its own group first, never compared across schedules.
-  const ours200 = join(tmp, "ours50"), torch200 = join(tmp, "torch50");
-  await Deno.mkdir(ours200);
-  await Deno.mkdir(torch200);
+  const ours50 = join(tmp, "ours50"), torch50 = join(tmp, "torch50");
+  await Deno.mkdir(ours50);
+  await Deno.mkdir(torch50);
   await Deno.writeTextFile(
-    join(ours200, "manifest.json"),
+    join(ours50, "manifest.json"),
     JSON.stringify({
       ...m,
       config: { epochs: 50, batchSize: 32 },
       command: ["deno", "task", "reproduce", "cgan"],
     }),
   );
-  await Deno.writeTextFile(join(ours200, "metrics.json"), JSON.stringify(metrics(3.25, 0.99)));
+  await Deno.writeTextFile(join(ours50, "metrics.json"), JSON.stringify(metrics(3.25, 0.99)));
   await Deno.writeTextFile(
-    join(torch200, "run.json"),
+    join(torch50, "run.json"),
     JSON.stringify({
       ...info,
       epochs: 50,
@@ -98,9 +98,9 @@ Deno.test("COMPARISON.md: both sides' metrics, times and the commands that made 
       resumedAtEpochs: [17],
     }),
   );
-  await Deno.writeTextFile(join(torch200, "samples.metrics.json"), JSON.stringify(metrics(2.5)));
+  await Deno.writeTextFile(join(torch50, "samples.metrics.json"), JSON.stringify(metrics(2.5)));
   const all = await Deno.readTextFile(
-    await writeComparison([torch, ours, torch200, torch1, ours200], root),
+    await writeComparison([torch, ours, torch50, torch1, ours50], root),
   );
   assert.deepEqual(order(all), [
     "ganrepro 0 @50 × 32",
@@ -117,11 +117,11 @@ Deno.test("COMPARISON.md: both sides' metrics, times and the commands that made 
   assert.match(all, /Rows at 50 × 32 are the full schedule\. Rows at 10 × 64 are a short/);
   // A schedule with one side only is refused, as is another paper's run.
   await assert.rejects(
-    () => writeComparison([ours, torch, torch200], root),
+    () => writeComparison([ours, torch, torch50], root),
     /no run of ours at 50 epochs of batch 32 to compare the PyTorch run with/,
   );
   await assert.rejects(
-    () => writeComparison([ours, torch, ours200], root),
+    () => writeComparison([ours, torch, ours50], root),
     /no PyTorch run at 50 epochs of batch 32 to compare our run with/,
   );
   // Same epochs at another batch size is another schedule: it needs its own pair.

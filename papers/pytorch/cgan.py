@@ -2,8 +2,8 @@
 with the hyperparameters of papers/cgan.ts: Embedding(10, 10) in G and in D, concatenated to the
 input; G [z(100), e(y)] → 256 → 512 → 1024 → 784, LeakyReLU(0.2), tanh; D [x(784), e(y)] → 1024 →
 512 → 256 → 1, LeakyReLU(0.2) + Dropout(0.4) after each hidden layer, sigmoid; BCE; Adam(1e-4) with
-PyTorch's default betas; batch 32 for 50 epochs, the notebook's schedule. Per batch: a D step on real (x, y) against G(z, y') with random
-labels y', then a G step with fresh z and labels.
+PyTorch's default betas; 50 epochs of batch 32, the notebook's schedule. Per batch: a D step on
+real (x, y) against G(z, y') with random labels y', then a G step with fresh z and labels.
 
     python3 papers/pytorch/cgan.py --epochs 10 --batch-size 64 --out results/cgan/pytorch-e10
     deno task eval --samples results/cgan/pytorch-e10/samples.f32 \
@@ -50,9 +50,7 @@ class Discriminator(nn.Module):
 
 
 def main():
-    args = common_args("PyTorch CGAN (MLP, MNIST) for the side-by-side comparison", 50,
-                       HYPER["batch_size"])
-    HYPER["batch_size"] = args.batch_size
+    args = common_args("PyTorch CGAN (MLP, MNIST) for the side-by-side comparison", 50, HYPER)
     x, labels = load_mnist(args.mnist_dir)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, labels),
                                          batch_size=HYPER["batch_size"], shuffle=True)

@@ -41,10 +41,12 @@ def load_mnist(directory: str):
     return (x - 0.5) / 0.5, torch.from_numpy(labels.astype(np.int64))
 
 
-def common_args(description: str, epochs: int, batch_size: int) -> argparse.Namespace:
+def common_args(description: str, epochs: int, hyper: dict) -> argparse.Namespace:
+    """Parses the shared flags; `--batch-size` overrides hyper["batch_size"], so run.json records
+    the batch size the run trained with."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--batch-size", type=int, default=hyper["batch_size"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: like our wasm run)")
     p.add_argument("--samples", type=int, default=10000, help="samples written for evaluation")
@@ -53,6 +55,7 @@ def common_args(description: str, epochs: int, batch_size: int) -> argparse.Name
     p.add_argument("--resume", action="store_true",
                    help="continue from <out>/checkpoint.pt (written after every epoch)")
     args = p.parse_args()
+    hyper["batch_size"] = args.batch_size
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     torch.set_num_threads(args.threads)

@@ -48,9 +48,7 @@ class Discriminator(nn.Module):
 
 
 def main():
-    args = common_args("PyTorch GAN (MLP, MNIST) for the side-by-side comparison", 200,
-                       HYPER["batch_size"])
-    HYPER["batch_size"] = args.batch_size
+    args = common_args("PyTorch GAN (MLP, MNIST) for the side-by-side comparison", 200, HYPER)
     x, _ = load_mnist(args.mnist_dir)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x),
                                          batch_size=HYPER["batch_size"], shuffle=True)
